@@ -1,0 +1,33 @@
+// The harm report: report.md plus SVG charts, generated from results.json alone (so
+// `qrun report results.json` reproduces exactly what the run wrote).
+#pragma once
+
+#include <qrun/error.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace qrun {
+
+struct ReportFile {
+  std::string name;     // relative to the report's folder: "report.md", "chart_ppl.svg", ...
+  std::string content;
+};
+
+// Renders the report for one results document (complete or partial: a partial one says so at
+// the top). Deterministic: the same JSON gives the same bytes.
+Result<std::vector<ReportFile>> render_report(const nlohmann::json& results);
+
+// Renders a side-by-side report of two results documents sharing a baseline (e.g. undefended vs
+// defended). Error when the baselines differ (model hash or baseline metrics' configuration).
+Result<std::vector<ReportFile>> render_comparison(const nlohmann::json& a, const nlohmann::json& b,
+                                                  const std::string& label_a, const std::string& label_b);
+
+// Writes the files into `dir` atomically, each through a temp file and rename; report.md last.
+Result<void> write_report_files(const std::filesystem::path& dir, const std::vector<ReportFile>& files);
+
+}  // namespace qrun
