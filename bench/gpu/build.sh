@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Run THERE (the GPU machine: CUDA, g++ 13, PyTorch 2.x): unpacks .gpu-debs/ into a prefix and
+# builds qrun against PyTorch's own libtorch (CUDA) into build-gpu/. Source it to keep
+# LD_LIBRARY_PATH:  source bench/gpu/build.sh
+# spdlog/fmt gotcha: the PyTorch wheel ships fmt 12 headers; Debian's spdlog needs fmt 9, so
+# qrun_torch links spdlog before torch (framework/cmake/QrunDependencies.cmake).
+set -eo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+P=${QRUN_GPU_PREFIX:-/opt/qrun-deps}
+mkdir -p "$P"
+for f in .gpu-debs/*.deb; do dpkg -x "$f" "$P"; done
+TORCH_CMAKE=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
+cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_PREFIX_PATH="$TORCH_CMAKE;$P/usr" -DQRUN_ASSETS="$PWD/.gpu-assets" ${QRUN_GPU_CMAKE_ARGS:-}
+cmake --build build-gpu -j "$(nproc)"
+export LD_LIBRARY_PATH="$P/usr/lib/x86_64-linux-gnu:$(python3 -c 'import torch,os;print(os.path.join(os.path.dirname(torch.__file__),"lib"))'):${LD_LIBRARY_PATH:-}"
