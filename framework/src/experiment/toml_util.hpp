@@ -1,0 +1,31 @@
+// Helpers shared by the experiment parser's files (internal to framework/src/experiment/).
+#pragma once
+
+#include <qrun/error.hpp>
+#include <qrun/params.hpp>
+
+#include <toml++/toml.h>
+
+#include <string>
+#include <vector>
+
+namespace qrun::experiment_detail {
+
+// "file:line:col" of a parsed node or key, or "--set" for one an override inserted.
+std::string where(const toml::source_region& src, const std::string& file);
+inline std::string where(const toml::node& n, const std::string& file) { return where(n.source(), file); }
+inline std::string where(const toml::key& k, const std::string& file) { return where(k.source(), file); }
+
+// "integer", "string", "table", ... as a TOML user would name the type.
+std::string type_name(const toml::node& n);
+
+// The TOML value as a plugin parameter; tables, dates and mixed/non-string arrays are refused.
+// `at` is the error thing to use (position and key path).
+Result<ParamValue> to_param_value(const toml::node& n, const std::string& at);
+
+// Applies "--set path=value" texts to the parsed tree. Paths: key(.key)* with [index] after any
+// key ("metrics[0].max_length", "model.path"); missing tables are created. Values parse as TOML
+// (3, 0.5, true, "x", [1, 2]); anything that does not parse as a TOML value is a string.
+Result<void> apply_overrides(toml::table& root, const std::vector<std::string>& overrides);
+
+}  // namespace qrun::experiment_detail
