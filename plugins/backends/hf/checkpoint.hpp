@@ -1,0 +1,35 @@
+// The tensors of a checkpoint folder: model.safetensors, or the shards that
+// model.safetensors.index.json maps tensor names to.
+#pragma once
+
+#include <qrun/error.hpp>
+#include <qrun/safetensors.hpp>
+
+#include <ATen/core/Tensor.h>
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace qrun::hf {
+
+class Checkpoint {
+ public:
+  static Result<Checkpoint> open(const std::filesystem::path& folder);
+
+  bool contains(const std::string& name) const { return where_.count(name) != 0; }
+  std::vector<std::string> names() const;                 // sorted
+  std::vector<std::filesystem::path> files() const;       // the safetensors files, in name order
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }  // first file's
+  // A CPU tensor in the checkpoint's dtype; Error naming the file and tensor if absent.
+  Result<at::Tensor> load(const std::string& name) const;
+
+ private:
+  std::filesystem::path folder_;
+  std::vector<SafetensorsFile> files_;
+  std::map<std::string, std::size_t> where_;  // tensor -> index into files_
+  std::map<std::string, std::string> metadata_;
+};
+
+}  // namespace qrun::hf

@@ -1,0 +1,20 @@
+// Plugin entry: the "hf" backend (Hugging Face Qwen2 / Llama checkpoints in libtorch).
+#include "load.hpp"
+
+#include <qrun/plugin.hpp>
+
+namespace {
+
+const auto schema = qrun::schema<qrun::hf::HfParams>(
+    qrun::field("path", &qrun::hf::HfParams::path)
+        .doc("model folder, or hub id (ORG/NAME) looked up in the Hugging Face cache and downloaded when absent"),
+    qrun::field("dtype", &qrun::hf::HfParams::dtype)
+        .choices({"auto", "float32", "bfloat16", "float16"})
+        .doc("weight dtype; auto = config.json torch_dtype (float16 on a libtorch 1.x CPU computes in float32)"),
+    qrun::field("device", &qrun::hf::HfParams::device).doc("cpu, cuda, cuda:N, or auto (the run's device)"));
+
+}  // namespace
+
+QRUN_PLUGIN("hf", "0.1.0",
+            qrun::backend("hf", schema, "Hugging Face Qwen2/Llama checkpoints (safetensors), forward and generate in libtorch",
+                          qrun::hf::load_hf_model));

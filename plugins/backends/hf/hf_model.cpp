@@ -1,0 +1,235 @@
+// The decoder forward pass, op for op as transformers' modeling_qwen2.py / modeling_llama.py
+// compute it (eager attention; SDPA when libtorch >= 2), plus the Model accessors.
+#include "hf_model.hpp"
+
+#include <qrun/error.hpp>
+#include <qrun/params.hpp>
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+#include <torch/csrc/api/include/torch/version.h>
+
+#include <cmath>
+#include <limits>
+
+namespace qrun::hf {
+
+const char* proj_suffix(Proj p) {
+  switch (p) {
+    case kQ: return "self_attn.q_proj";
+    case kK: return "self_attn.k_proj";
+    case kV: return "self_attn.v_proj";
+    case kO: return "self_attn.o_proj";
+    case kGate: return "mlp.gate_proj";
+    case kUp: return "mlp.up_proj";
+    case kDown: return "mlp.down_proj";
+    default: return "?";
+  }
+}
+
+HfModel::HfModel(ModelConfig config, std::shared_ptr<const Tokenizer> tokenizer, ModelSource source,
+                 c10::Device device, DType storage, DType compute, DecoderTensors tensors, NamedLinears linears)
+    : config_(std::move(config)),
+      tokenizer_(std::move(tokenizer)),
+      source_(std::move(source)),
+      device_(device),
+      storage_(storage),
+      compute_(compute),
+      compute_st_(to_scalar_type(compute)),
+      t_(std::move(tensors)),
+      linears_(std::move(linears)) {
+  for (std::size_t i = 0; i < linears_.size(); ++i) index_[linears_[i].first] = i;
+  // inv_freq = 1 / base^(arange(0, dim, 2, int64).float() / dim), float32
+  // (transformers ROPE_INIT_FUNCTIONS["default"], _compute_default_rope_parameters).
+  const auto dim = config_.head_dim;
+  c10::InferenceMode guard;
+  at::Tensor exponent = at::arange(0, dim, 2, at::TensorOptions().dtype(at::kLong)).to(at::kFloat) /
+                        static_cast<double>(dim);
+  inv_freq_ = (1.0 / at::pow(config_.rope_theta, exponent)).to(device_);
+}
+
+std::vector<std::string> HfModel::linear_names() const {
+  std::vector<std::string> out;
+  out.reserve(linears_.size());
+  for (const auto& [name, _] : linears_) out.push_back(name);
+  return out;
+}
+
+std::size_t HfModel::index_of(const std::string& name) const {
+  auto it = index_.find(name);
+  if (it == index_.end()) {
+    std::string hint;
+    if (auto near = nearest_name(name, linear_names())) hint = " (did you mean '" + *near + "'?)";
+    throw ErrorException(Error{"linear '" + name + "'", "no such linear layer in " + config_.architecture + hint,
+                               "use one of Model::linear_names()"});
+  }
+  return it->second;
+}
+
+LinearImpl& HfModel::linear(const std::string& name) { return *linears_[index_of(name)].second; }
+const LinearImpl& HfModel::linear(const std::string& name) const { return *linears_[index_of(name)].second; }
+
+Result<void> HfModel::set_linear(const std::string& name, std::shared_ptr<LinearImpl> impl) {
+  auto it = index_.find(name);
+  if (it == index_.end())
+    return Error{"linear '" + name + "'", "no such linear layer", "use one of Model::linear_names()"};
+  if (!impl) return Error{"linear '" + name + "'", "replacement is null", "pass a layer implementation"};
+  const LinearImpl& old = *linears_[it->second].second;
+  if (impl->in_features() != old.in_features() || impl->out_features() != old.out_features())
+    return Error{"linear '" + name + "'",
+                 "replacement is " + std::to_string(impl->out_features()) + "x" + std::to_string(impl->in_features()) +
+                     ", the layer is " + std::to_string(old.out_features()) + "x" + std::to_string(old.in_features()),
+                 "build the replacement from this layer's weight"};
+  linears_[it->second].second = std::move(impl);
+  return {};
+}
+
+NamedTensors HfModel::other_tensors() {
+  NamedTensors out{{"model.embed_tokens.weight", t_.embed}};
+  for (std::int64_t l = 0; l < config_.num_hidden_layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    out.emplace_back(p + "input_layernorm.weight", t_.input_norm[l]);
+    out.emplace_back(p + "post_attention_layernorm.weight", t_.post_norm[l]);
+  }
+  out.emplace_back("model.norm.weight", t_.final_norm);
+  return out;
+}
+
+// RMSNorm as transformers' Qwen2RMSNorm / LlamaRMSNorm: x in fp32, x * rsqrt(mean(x^2) + eps),
+// cast back to the input dtype, then weight * x.
+at::Tensor HfModel::rms_norm(const at::Tensor& x, const at::Tensor& weight) const {
+  const auto input_dtype = x.scalar_type();
+  at::Tensor h = x.to(at::kFloat);
+  at::Tensor variance = h.pow(2).mean(-1, /*keepdim=*/true);
+  h = h * at::rsqrt(variance + config_.rms_norm_eps);
+  return weight.to(compute_st_) * h.to(input_dtype);
+}
+
+namespace {
+
+// rotate_half: cat(-x2, x1) over the last dimension's halves (transformers' rotate_half).
+at::Tensor rotate_half(const at::Tensor& x) {
+  const auto half = x.size(-1) / 2;
+  return at::cat({-x.slice(-1, half), x.slice(-1, 0, half)}, -1);
+}
+
+// repeat_kv: [B, kv, S, d] -> [B, kv * n_rep, S, d], each kv head repeated n_rep times in place.
+at::Tensor repeat_kv(const at::Tensor& x, std::int64_t n_rep) {
+  if (n_rep == 1) return x;
+  const auto b = x.size(0), kv = x.size(1), s = x.size(2), d = x.size(3);
+  return x.unsqueeze(2).expand({b, kv, n_rep, s, d}).reshape({b, kv * n_rep, s, d});
+}
+
+}  // namespace
+
+at::Tensor HfModel::attention(std::int64_t layer, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                              const at::Tensor& allowed, KvCache* cache) const {
+  const auto b = x.size(0), t = x.size(1);
+  const auto heads = config_.num_attention_heads, kv_heads = config_.num_key_value_heads, hd = config_.head_dim;
+  at::Tensor q = proj(layer, kQ).forward(x).view({b, t, heads, hd}).transpose(1, 2);
+  at::Tensor k = proj(layer, kK).forward(x).view({b, t, kv_heads, hd}).transpose(1, 2);
+  at::Tensor v = proj(layer, kV).forward(x).view({b, t, kv_heads, hd}).transpose(1, 2);
+  // apply_rotary_pos_emb: q * cos + rotate_half(q) * sin (cos/sin [B, 1, T, hd]).
+  q = q * cos + rotate_half(q) * sin;
+  k = k * cos + rotate_half(k) * sin;
+  if (cache != nullptr) {
+    if (cache->k[layer].defined()) {
+      k = at::cat({cache->k[layer], k}, 2);
+      v = at::cat({cache->v[layer], v}, 2);
+    }
+    cache->k[layer] = k;
+    cache->v[layer] = v;
+  }
+  const auto n_rep = heads / kv_heads;
+  at::Tensor kr = repeat_kv(k, n_rep), vr = repeat_kv(v, n_rep);
+  at::Tensor out;
+#if TORCH_VERSION_MAJOR >= 2
+  // sdpa_attention_forward: boolean mask (true = attend), default scale 1/sqrt(head_dim).
+  out = at::scaled_dot_product_attention(q, kr, vr, allowed, 0.0, false);
+#else
+  // eager_attention_forward: softmax(q k^T * head_dim^-0.5 + mask) in fp32, cast back, times v.
+  const double scaling = 1.0 / std::sqrt(static_cast<double>(hd));
+  at::Tensor w = at::matmul(q, kr.transpose(2, 3)) * scaling;
+  // transformers adds finfo(dtype).min where masked: exp underflows to exactly 0 there, as it
+  // does for -inf (no row is fully masked, see decode()).
+  w = w.masked_fill(allowed.logical_not(), -std::numeric_limits<double>::infinity());
+  at::Tensor p = at::softmax(w, -1, at::kFloat).to(q.scalar_type());
+  out = at::matmul(p, vr);
+#endif
+  out = out.transpose(1, 2).contiguous().reshape({b, t, heads * hd});
+  return proj(layer, kO).forward(out);
+}
+
+at::Tensor HfModel::decode(const at::Tensor& ids, const at::Tensor& positions, const at::Tensor& key_mask,
+                           KvCache* cache) {
+  const auto t = ids.size(1), s = key_mask.size(1), past = s - t;
+  if (cache != nullptr && cache->k.empty()) {
+    cache->k.resize(config_.num_hidden_layers);
+    cache->v.resize(config_.num_hidden_layers);
+  }
+  at::Tensor h = at::embedding(t_.embed, ids).to(compute_st_);
+  // Rotary tables (transformers' RotaryEmbedding.forward, autocast off): freqs = pos * inv_freq
+  // in fp32, emb = cat(freqs, freqs), cos/sin cast to the activations' dtype.
+  at::Tensor freqs = positions.to(at::kFloat).unsqueeze(-1) * inv_freq_;
+  at::Tensor emb = at::cat({freqs, freqs}, -1);
+  at::Tensor cos = emb.cos().to(compute_st_).unsqueeze(1);
+  at::Tensor sin = emb.sin().to(compute_st_).unsqueeze(1);
+  // Attention mask [B, 1, T, S]: causal over cache indices, padded keys hidden. A padded query
+  // also sees itself, so that no softmax row is empty (its output is never used).
+  const auto long_opts = at::TensorOptions().dtype(at::kLong).device(device_);
+  at::Tensor q_idx = at::arange(past, s, long_opts).view({t, 1});
+  at::Tensor k_idx = at::arange(0, s, long_opts).view({1, s});
+  at::Tensor allowed = at::le(k_idx, q_idx).unsqueeze(0) & key_mask.to(at::kBool).unsqueeze(1);
+  allowed = (allowed | at::eq(k_idx, q_idx).unsqueeze(0)).unsqueeze(1);
+  for (std::int64_t l = 0; l < config_.num_hidden_layers; ++l) {
+    at::Tensor residual = h;
+    h = residual + attention(l, rms_norm(h, t_.input_norm[l]), cos, sin, allowed, cache);
+    residual = h;
+    at::Tensor x = rms_norm(h, t_.post_norm[l]);
+    // Qwen2MLP / LlamaMLP: down_proj(silu(gate_proj(x)) * up_proj(x)).
+    h = residual + proj(l, kDown).forward(at::silu(proj(l, kGate).forward(x)) * proj(l, kUp).forward(x));
+  }
+  return rms_norm(h, t_.final_norm);
+}
+
+at::Tensor HfModel::hidden_states(const at::Tensor& input_ids, const at::Tensor& attention_mask) {
+  if (!input_ids.defined() || input_ids.dim() != 2 || input_ids.size(1) == 0)
+    throw ErrorException(Error{"input_ids", "must be a non-empty [batch, seq] tensor", "pass token ids as [B, T]"});
+  c10::InferenceMode guard;
+  at::Tensor ids = input_ids.to(device_, at::kLong);
+  const auto lo = ids.min().item<std::int64_t>(), hi = ids.max().item<std::int64_t>();
+  if (lo < 0 || hi >= config_.vocab_size)
+    throw ErrorException(Error{"input_ids", "token id " + std::to_string(lo < 0 ? lo : hi) + " outside [0, " +
+                                                std::to_string(config_.vocab_size) + ")",
+                               "use the model's own tokenizer"});
+  at::Tensor mask = attention_mask.defined() ? attention_mask.to(device_, at::kLong) : at::ones_like(ids);
+  if (mask.sizes() != ids.sizes())
+    throw ErrorException(Error{"attention_mask", "shape differs from input_ids", "pass a [B, T] mask of 0/1"});
+  // Positions count real tokens: cumsum(mask) - 1, padding set to 1 (transformers' generate).
+  at::Tensor positions = (mask.cumsum(-1) - 1).masked_fill(mask.eq(0), 1);
+  return decode(ids, positions, mask, nullptr);
+}
+
+at::Tensor HfModel::logits_from_hidden(const at::Tensor& hidden) {
+  c10::InferenceMode guard;
+  at::Tensor h = hidden.to(device_, compute_st_);
+  // lm_head in the compute dtype, then the logits upcast to fp32.
+  if (config_.tie_word_embeddings) return at::linear(h, t_.embed.to(compute_st_)).to(at::kFloat);
+  return linears_.back().second->forward(h).to(at::kFloat);
+}
+
+Result<std::unique_ptr<Model>> HfModel::clone() const {
+  c10::InferenceMode guard;
+  auto copy = [&](const at::Tensor& x) { return x.to(device_, /*non_blocking=*/false, /*copy=*/true); };
+  DecoderTensors t;
+  t.embed = copy(t_.embed);
+  for (const auto& x : t_.input_norm) t.input_norm.push_back(copy(x));
+  for (const auto& x : t_.post_norm) t.post_norm.push_back(copy(x));
+  t.final_norm = copy(t_.final_norm);
+  NamedLinears linears;
+  for (const auto& [name, impl] : linears_) linears.emplace_back(name, impl->clone_to(device_));
+  return std::unique_ptr<Model>(std::make_unique<HfModel>(config_, tokenizer_, source_, device_, storage_, compute_,
+                                                          std::move(t), std::move(linears)));
+}
+
+}  // namespace qrun::hf

@@ -1,0 +1,84 @@
+// HfModel: the Qwen2 / Llama decoder as transformers computes it (modeling_qwen2.py /
+// modeling_llama.py, eager attention), on ATen ops, with its linear layers behind LinearImpl.
+#pragma once
+
+#include <qrun/model.hpp>
+
+#include <ATen/core/Tensor.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace qrun::hf {
+
+// The seven projections of a decoder layer, in forward order.
+enum Proj { kQ = 0, kK, kV, kO, kGate, kUp, kDown, kProjCount };
+const char* proj_suffix(Proj p);  // "self_attn.q_proj", ..., "mlp.down_proj"
+
+// Every non-linear parameter, in the storage dtype on the model's device.
+struct DecoderTensors {
+  at::Tensor embed;                    // model.embed_tokens.weight [vocab, hidden]
+  std::vector<at::Tensor> input_norm;  // model.layers.N.input_layernorm.weight [hidden]
+  std::vector<at::Tensor> post_norm;   // model.layers.N.post_attention_layernorm.weight [hidden]
+  at::Tensor final_norm;               // model.norm.weight [hidden]
+};
+
+using NamedLinears = std::vector<std::pair<std::string, std::shared_ptr<LinearImpl>>>;
+
+// The per-layer keys and values of earlier tokens, [B, kv_heads, S, head_dim] each.
+struct KvCache {
+  std::vector<at::Tensor> k, v;
+};
+
+class HfModel final : public Model {
+ public:
+  // `linears`: every layer's seven projections in forward order, then lm_head when untied.
+  HfModel(ModelConfig config, std::shared_ptr<const Tokenizer> tokenizer, ModelSource source, c10::Device device,
+          DType storage, DType compute, DecoderTensors tensors, NamedLinears linears);
+
+  const ModelConfig& config() const override { return config_; }
+  const Tokenizer& tokenizer() const override { return *tokenizer_; }
+  const ModelSource& source() const override { return source_; }
+  c10::Device device() const override { return device_; }
+  DType compute_dtype() const override { return compute_; }
+  DType storage_dtype() const override { return storage_; }
+
+  std::vector<std::string> linear_names() const override;
+  LinearImpl& linear(const std::string& name) override;
+  const LinearImpl& linear(const std::string& name) const override;
+  Result<void> set_linear(const std::string& name, std::shared_ptr<LinearImpl> impl) override;
+  NamedTensors other_tensors() override;
+
+  at::Tensor hidden_states(const at::Tensor& input_ids, const at::Tensor& attention_mask) override;
+  at::Tensor logits_from_hidden(const at::Tensor& hidden) override;
+  Result<std::vector<Generation>> generate(const std::vector<std::vector<std::int64_t>>& prompts,
+                                           const GenerationConfig& config) override;
+  Result<std::unique_ptr<Model>> clone() const override;
+
+  // The decoder on new tokens: ids/positions [B, T] on device(), key_mask [B, S] (S = cached +
+  // T; 1 real, 0 padding). Appends this step's keys and values to `cache` when given.
+  // Returns the hidden states after the final norm, [B, T, hidden], compute dtype.
+  at::Tensor decode(const at::Tensor& ids, const at::Tensor& positions, const at::Tensor& key_mask, KvCache* cache);
+
+ private:
+  const LinearImpl& proj(std::int64_t layer, Proj p) const { return *linears_[layer * kProjCount + p].second; }
+  at::Tensor attention(std::int64_t layer, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                       const at::Tensor& allowed, KvCache* cache) const;
+  at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight) const;
+  std::size_t index_of(const std::string& name) const;  // throws ErrorException if unknown
+
+  ModelConfig config_;
+  std::shared_ptr<const Tokenizer> tokenizer_;
+  ModelSource source_;
+  c10::Device device_;
+  DType storage_, compute_;
+  c10::ScalarType compute_st_;
+  DecoderTensors t_;
+  NamedLinears linears_;
+  std::map<std::string, std::size_t> index_;
+  at::Tensor inv_freq_;  // [head_dim / 2] float32
+};
+
+}  // namespace qrun::hf

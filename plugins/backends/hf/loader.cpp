@@ -1,0 +1,114 @@
+// Loads the tensors transformers' Qwen2ForCausalLM / LlamaForCausalLM state dict holds.
+#include "loader.hpp"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <set>
+
+namespace qrun::hf {
+namespace {
+
+std::string shape_str(at::IntArrayRef s) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+class TensorSource {
+ public:
+  TensorSource(const Checkpoint& c, const LoadOptions& o) : c_(c), o_(o) {}
+
+  // The named floating-point tensor with the given shape, in the storage dtype on the device.
+  Result<at::Tensor> get(const std::string& name, std::vector<std::int64_t> shape) {
+    auto t = c_.load(name);
+    if (!t) return t.error();
+    used_.insert(name);
+    if (t->sizes() != at::IntArrayRef(shape))
+      return Error{name, "has shape " + shape_str(t->sizes()) + " but config.json implies " + shape_str(shape),
+                   "use the config.json that belongs to this checkpoint"};
+    const auto st = t->scalar_type();
+    if (st != at::kFloat && st != at::kHalf && st != at::kBFloat16 && st != at::kDouble)
+      return Error{name, std::string("has dtype ") + c10::toString(st) + ", expected a floating-point weight",
+                   "use an unquantized checkpoint (or one written by qrun quantize)"};
+    return t->to(o_.device, to_scalar_type(o_.storage));
+  }
+  const std::set<std::string>& used() const { return used_; }
+
+ private:
+  const Checkpoint& c_;
+  const LoadOptions& o_;
+  std::set<std::string> used_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<HfModel>> build_model(const HfConfig& hf, const Checkpoint& checkpoint,
+                                             std::shared_ptr<const Tokenizer> tokenizer, ModelSource source,
+                                             const LoadOptions& options, RunContext& ctx) {
+  c10::InferenceMode guard;
+  const ModelConfig& c = hf.model;
+  const auto hidden = c.hidden_size, inter = c.intermediate_size, hd = c.head_dim;
+  const auto q_out = c.num_attention_heads * hd, kv_out = c.num_key_value_heads * hd;
+  const auto compute = to_scalar_type(options.compute);
+  TensorSource src(checkpoint, options);
+  DecoderTensors t;
+  NamedLinears linears;
+
+  auto embed = src.get("model.embed_tokens.weight", {c.vocab_size, hidden});
+  if (!embed) return embed.error();
+  t.embed = *embed;
+
+  // One projection: weight [out, in] (+ bias [out]) -> dense LinearImpl in the compute dtype.
+  auto add_linear = [&](const std::string& name, std::int64_t out, std::int64_t in, bool bias) -> Result<void> {
+    auto w = src.get(name + ".weight", {out, in});
+    if (!w) return w.error();
+    at::Tensor b;
+    if (bias) {
+      auto bt = src.get(name + ".bias", {out});
+      if (!bt) return bt.error();
+      b = *bt;
+    }
+    linears.emplace_back(name, make_dense_linear(*w, b, compute));
+    return {};
+  };
+
+  auto progress = ctx.progress("loading " + source.name, c.num_hidden_layers);
+  for (std::int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    auto in_norm = src.get(p + "input_layernorm.weight", {hidden});
+    if (!in_norm) return in_norm.error();
+    t.input_norm.push_back(*in_norm);
+    auto post_norm = src.get(p + "post_attention_layernorm.weight", {hidden});
+    if (!post_norm) return post_norm.error();
+    t.post_norm.push_back(*post_norm);
+    const std::int64_t out_dims[kProjCount] = {q_out, kv_out, kv_out, hidden, inter, inter, hidden};
+    const std::int64_t in_dims[kProjCount] = {hidden, hidden, hidden, q_out, hidden, hidden, inter};
+    for (int pr = 0; pr < kProjCount; ++pr) {
+      const bool bias = c.attention_bias && (pr == kQ || pr == kK || pr == kV);
+      QRUN_TRY(add_linear(p + proj_suffix(static_cast<Proj>(pr)), out_dims[pr], in_dims[pr], bias));
+    }
+    progress->advance();
+  }
+  progress->finish();
+  auto norm = src.get("model.norm.weight", {hidden});
+  if (!norm) return norm.error();
+  t.final_norm = *norm;
+  if (!c.tie_word_embeddings) QRUN_TRY(add_linear("lm_head", c.vocab_size, hidden, false));
+
+  // Every checkpoint tensor must have been used: a leftover means config.json and the weights
+  // disagree. Tolerated: a tied checkpoint that also stores lm_head.weight (transformers ties it
+  // to the embeddings and ignores it) and old rotary_emb.inv_freq buffers (recomputed).
+  for (const std::string& name : checkpoint.names()) {
+    if (src.used().count(name)) continue;
+    if (c.tie_word_embeddings && name == "lm_head.weight") continue;
+    if (name.ends_with("rotary_emb.inv_freq")) continue;
+    return Error{checkpoint.files().front().string() + " tensor '" + name + "'",
+                 "is not part of a " + c.architecture + " with this config.json",
+                 "use the config.json that belongs to this checkpoint"};
+  }
+  return std::make_unique<HfModel>(c, std::move(tokenizer), std::move(source), options.device, options.storage,
+                                   options.compute, std::move(t), std::move(linears));
+}
+
+}  // namespace qrun::hf
