@@ -1,9 +1,12 @@
 // Loads the tensors transformers' Qwen2ForCausalLM / LlamaForCausalLM state dict holds.
 #include "loader.hpp"
 
+#include <qrun/quant/quant_linear.hpp>
+
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include <algorithm>
 #include <set>
 
 namespace qrun::hf {
@@ -33,6 +36,12 @@ class TensorSource {
                    "use an unquantized checkpoint (or one written by qrun quantize)"};
     return t->to(o_.device, to_scalar_type(o_.storage));
   }
+  // The named tensor as stored (CPU, checkpoint dtype), for layers rebuilt from their state.
+  Result<at::Tensor> raw(const std::string& name) {
+    auto t = c_.load(name);
+    if (t) used_.insert(name);
+    return t;
+  }
   const std::set<std::string>& used() const { return used_; }
 
  private:
@@ -59,8 +68,34 @@ Result<std::unique_ptr<HfModel>> build_model(const HfConfig& hf, const Checkpoin
   if (!embed) return embed.error();
   t.embed = *embed;
 
-  // One projection: weight [out, in] (+ bias [out]) -> dense LinearImpl in the compute dtype.
+  const std::vector<std::string> names = checkpoint.names();  // sorted
+  // One projection. A dense layer is weight [out, in] (+ bias [out]); a layer written by
+  // `qrun quantize` carries bitsandbytes' tensors (SCB, weight.quant_state.*) and is rebuilt by
+  // the quantizers' make_linear_from_state.
   auto add_linear = [&](const std::string& name, std::int64_t out, std::int64_t in, bool bias) -> Result<void> {
+    const std::string prefix = name + ".";
+    std::vector<std::string> suffixes;
+    for (auto it = std::lower_bound(names.begin(), names.end(), prefix);
+         it != names.end() && it->compare(0, prefix.size(), prefix) == 0; ++it)
+      suffixes.push_back(it->substr(prefix.size()));
+    const std::string kind = quant::linear_kind_of_state(suffixes);
+    if (kind != "dense") {
+      NamedTensors state;
+      for (const auto& suffix : suffixes) {
+        auto tensor = src.raw(prefix + suffix);
+        if (!tensor) return tensor.error();
+        state.emplace_back(suffix, *tensor);
+      }
+      auto layer = quant::make_linear_from_state(kind, state, compute, options.device, name);
+      if (!layer) return layer.error();
+      if ((*layer)->out_features() != out || (*layer)->in_features() != in)
+        return Error{name, "quantized layer is " + std::to_string((*layer)->out_features()) + "x" +
+                               std::to_string((*layer)->in_features()) + " but config.json implies " +
+                               std::to_string(out) + "x" + std::to_string(in),
+                     "use the config.json that belongs to this checkpoint"};
+      linears.emplace_back(name, *layer);
+      return {};
+    }
     auto w = src.get(name + ".weight", {out, in});
     if (!w) return w.error();
     at::Tensor b;
