@@ -7,6 +7,8 @@ find_package(tomlplusplus REQUIRED)
 find_package(nlohmann_json 3.10 REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
+# Unicode normal forms (NFC, ...) for the tokenizer's normalizers: Debian libicu-dev.
+pkg_check_modules(ICU REQUIRED IMPORTED_TARGET icu-uc)
 find_package(CURL)  # optional: downloads from the Hugging Face hub
 
 # One interface target for torch so that every consumer gets the same flags. spdlog (and with it

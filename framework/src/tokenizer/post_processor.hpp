@@ -1,0 +1,30 @@
+// tokenizers' post-processors that qrun supports for single sequences: TemplateProcessing
+// (e.g. BOS), ByteLevel (changes only offsets, so nothing here) and Sequence.
+#pragma once
+
+#include "tokenizer/json_access.hpp"
+
+#include <cstdint>
+#include <vector>
+
+namespace qrun::tok {
+
+class PostProcessor {
+ public:
+  // From tokenizer.json's "post_processor" value (null: none).
+  static Result<PostProcessor> from_json(const Json& value, const JsonWhere& where);
+
+  // What encode(add_special_tokens=true) adds around one sequence.
+  std::vector<std::int64_t> apply(std::vector<std::int64_t> ids) const;
+
+ private:
+  // One item of a TemplateProcessing "single" template: special-token ids, or the sequence.
+  struct Item {
+    bool is_sequence = false;
+    std::vector<std::int64_t> ids;
+  };
+  Result<void> add(const Json& value, const JsonWhere& where);
+  std::vector<std::vector<Item>> templates_;  // applied in order (Sequence)
+};
+
+}  // namespace qrun::tok
