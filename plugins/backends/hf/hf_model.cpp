@@ -42,7 +42,6 @@ HfModel::HfModel(ModelConfig config, std::shared_ptr<const Tokenizer> tokenizer,
   // inv_freq = 1 / base^(arange(0, dim, 2, int64).float() / dim), float32
   // (transformers ROPE_INIT_FUNCTIONS["default"], _compute_default_rope_parameters).
   const auto dim = config_.head_dim;
-  c10::InferenceMode guard;
   at::Tensor exponent = at::arange(0, dim, 2, at::TensorOptions().dtype(at::kLong)).to(at::kFloat) /
                         static_cast<double>(dim);
   inv_freq_ = (1.0 / at::pow(config_.rope_theta, exponent)).to(device_);
@@ -219,7 +218,7 @@ at::Tensor HfModel::logits_from_hidden(const at::Tensor& hidden) {
 }
 
 Result<std::unique_ptr<Model>> HfModel::clone() const {
-  c10::InferenceMode guard;
+  // Ordinary tensors (not inference tensors), so that transforms may edit the copy in place.
   auto copy = [&](const at::Tensor& x) { return x.to(device_, /*non_blocking=*/false, /*copy=*/true); };
   DecoderTensors t;
   t.embed = copy(t_.embed);

@@ -4,7 +4,6 @@
 #include <qrun/quant/quant_linear.hpp>
 
 #include <ATen/ATen.h>
-#include <c10/core/InferenceMode.h>
 
 #include <algorithm>
 #include <set>
@@ -55,7 +54,8 @@ class TensorSource {
 Result<std::unique_ptr<HfModel>> build_model(const HfConfig& hf, const Checkpoint& checkpoint,
                                              std::shared_ptr<const Tokenizer> tokenizer, ModelSource source,
                                              const LoadOptions& options, RunContext& ctx) {
-  c10::InferenceMode guard;
+  // Not under InferenceMode: the weights must stay ordinary tensors that transforms may edit in
+  // place later (they never require grad).
   const ModelConfig& c = hf.model;
   const auto hidden = c.hidden_size, inter = c.intermediate_size, hd = c.head_dim;
   const auto q_out = c.num_attention_heads * hd, kv_out = c.num_key_value_heads * hd;
@@ -120,7 +120,9 @@ Result<std::unique_ptr<HfModel>> build_model(const HfConfig& hf, const Checkpoin
     const std::int64_t out_dims[kProjCount] = {q_out, kv_out, kv_out, hidden, inter, inter, hidden};
     const std::int64_t in_dims[kProjCount] = {hidden, hidden, hidden, q_out, hidden, hidden, inter};
     for (int pr = 0; pr < kProjCount; ++pr) {
-      const bool bias = c.attention_bias && (pr == kQ || pr == kK || pr == kV);
+      // Qwen2Attention: bias on q/k/v only; LlamaAttention: attention_bias on q/k/v and o.
+      const bool llama_o = c.architecture == "LlamaForCausalLM" && pr == kO;
+      const bool bias = c.attention_bias && (pr == kQ || pr == kK || pr == kV || llama_o);
       QRUN_TRY(add_linear(p + proj_suffix(static_cast<Proj>(pr)), out_dims[pr], in_dims[pr], bias));
     }
     progress->advance();
