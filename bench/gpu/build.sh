@@ -9,6 +9,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 P=${QRUN_GPU_PREFIX:-/opt/qrun-deps}
 mkdir -p "$P"
 for f in .gpu-debs/*.deb; do dpkg -x "$f" "$P"; done
+# pkg-config files from the .debs say prefix=/usr: the sysroot makes their -I/-L point into $P.
+export PKG_CONFIG_SYSROOT_DIR="$P" PKG_CONFIG_LIBDIR="$P/usr/lib/x86_64-linux-gnu/pkgconfig:$P/usr/share/pkgconfig"
 TORCH_CMAKE=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$TORCH_CMAKE;$P/usr" -DQRUN_ASSETS="$PWD/.gpu-assets" ${QRUN_GPU_CMAKE_ARGS:-}

@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config git ca-certificates
       libtorch-dev libopenblas0 libboost-dev libboost-program-options-dev libboost-filesystem-dev
-      libtomlplusplus-dev libspdlog-dev catch2 nlohmann-json3-dev libpcre2-dev libcurl4-openssl-dev
+      libtomlplusplus-dev libspdlog-dev catch2 nlohmann-json3-dev libpcre2-dev libicu-dev libcurl4-openssl-dev
       python3)
 if [ "${QRUN_WITH_CHROMIUM:-0}" = 1 ]; then pkgs+=(chromium); fi
 missing=()
