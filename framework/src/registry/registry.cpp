@@ -1,0 +1,306 @@
+// The plugin registry (registry.hpp): opens plugin libraries with Boost.DLL, checks each in
+// LLVM's order (PassPlugin::Load), records one Error per refused library, and owns every opened
+// library until it is destroyed, after the components (whose factories live in those libraries).
+#include "registry/registry.hpp"
+
+#include <boost/dll/shared_library.hpp>
+#include <c10/util/Exception.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <variant>
+
+namespace qrun {
+namespace {
+
+constexpr const char* kEntryPoint = "qrun_plugin_info";
+
+using AnyFactory = std::variant<BackendFactory, TransformFactory, MetricFactory>;
+
+struct Entry {
+  ComponentInfo info;
+  AnyFactory factory;
+  std::size_t plugin = 0;  // index into Impl::plugins
+};
+
+// Collects what one library registers, so a refused library adds nothing.
+class StagingRegistrar final : public Registrar {
+ public:
+  void add_backend(ComponentInfo info, BackendFactory factory) override {
+    add(std::move(info), Kind::backend, std::move(factory));
+  }
+  void add_transform(ComponentInfo info, TransformFactory factory) override {
+    add(std::move(info), Kind::transform, std::move(factory));
+  }
+  void add_metric(ComponentInfo info, MetricFactory factory) override {
+    add(std::move(info), Kind::metric, std::move(factory));
+  }
+  std::vector<Entry> entries;
+
+ private:
+  void add(ComponentInfo info, Kind kind, AnyFactory factory) {
+    info.kind = kind;  // the method called decides the kind, whatever the info says
+    entries.push_back(Entry{std::move(info), std::move(factory), 0});
+  }
+};
+
+// Boost.DLL reports "...load() failed (dlerror system message: <reason>): <errc text>"; keep <reason>.
+std::string open_failure_reason(const std::string& what) {
+  const std::string marker = "dlerror system message: ";
+  const auto begin = what.find(marker);
+  if (begin == std::string::npos) return what;
+  const auto start = begin + marker.size();
+  const auto end = what.rfind(')');
+  return what.substr(start, end == std::string::npos || end < start ? std::string::npos : end - start);
+}
+
+std::string join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+bool is_plugin_file_name(const std::string& name) {
+  const std::string prefix = "libqrun_", suffix = ".so";
+  return name.size() > prefix.size() + suffix.size() && name.compare(0, prefix.size(), prefix) == 0 &&
+         name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0 && name != "libqrun_core.so";
+}
+
+}  // namespace
+
+struct Registry::Impl {
+  // Declaration order is destruction order reversed: components (factories whose code lives in
+  // the libraries) go first, the libraries last.
+  std::vector<boost::dll::shared_library> libraries;  // every library opened, refused ones too
+  std::vector<LoadedPlugin> plugins;
+  std::vector<Error> refusals;
+  std::map<std::string, Entry, std::less<>> components;
+
+  Result<void> refuse(Error e) {
+    refusals.push_back(e);
+    return e;
+  }
+
+  template <class Product, class Factory>
+  Result<std::unique_ptr<Product>> make(const Registry& self, std::string_view name, Kind kind,
+                                        const ParamMap& params) const {
+    auto found = self.find(name, kind);
+    if (!found) return found.error();
+    const Entry& entry = components.find(name)->second;
+    const std::string id(name);
+    auto validated = validate_params(entry.info.schema, params);
+    if (!validated) return validated.error().within(id, ".");
+    const std::string where = plugins[entry.plugin].path.string();
+    try {
+      Result<std::unique_ptr<Product>> made = std::get<Factory>(entry.factory)(*validated);
+      if (!made) return made.error().within(id, ": ");
+      if (!*made) return Error{id, "its factory returned no object", "report this bug in " + where};
+      return made;
+    } catch (const ErrorException& e) {
+      return e.error().within(id, ": ");
+    } catch (const c10::Error& e) {
+      return Error{id, std::string("could not be created: ") + e.what_without_backtrace(),
+                   "check its parameters; if they are right, this is a bug in " + where};
+    } catch (const std::exception& e) {
+      return Error{id, std::string("could not be created: ") + e.what(),
+                   "check its parameters; if they are right, this is a bug in " + where};
+    }
+  }
+};
+
+Registry::Registry() : impl_(std::make_unique<Impl>()) {}
+Registry::~Registry() = default;
+Registry::Registry(Registry&&) noexcept = default;
+Registry& Registry::operator=(Registry&&) noexcept = default;
+
+Registry Registry::load(const std::vector<std::filesystem::path>& dirs) {
+  namespace fs = std::filesystem;
+  Registry registry;
+  std::vector<fs::path> seen;
+  for (const fs::path& dir : dirs) {
+    std::error_code ec;
+    const fs::path canonical = fs::weakly_canonical(dir, ec);
+    if (std::find(seen.begin(), seen.end(), canonical) != seen.end()) continue;
+    seen.push_back(canonical);
+    if (!fs::is_directory(dir, ec)) {
+      (void)registry.impl_->refuse(Error{dir.string(), fs::exists(dir, ec) ? "is not a folder" : "plugin folder does not exist",
+                                         "check --plugin-path and QRUN_PLUGIN_PATH"});
+      continue;
+    }
+    std::vector<fs::path> files;
+    for (const auto& item : fs::directory_iterator(dir, ec)) {
+      if (item.is_regular_file(ec) && is_plugin_file_name(item.path().filename().string())) files.push_back(item.path());
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& file : files) (void)registry.load_library(file);
+  }
+  return registry;
+}
+
+Result<void> Registry::load_library(const std::filesystem::path& file) {
+  Impl& impl = *impl_;
+  const std::string thing = file.string();
+
+  // A second copy of a library already loaded from an earlier folder.
+  for (const LoadedPlugin& p : impl.plugins) {
+    if (p.path.filename() == file.filename()) {
+      return impl.refuse(Error{thing, "is a second copy of " + file.filename().string() + ", already loaded from " +
+                                          p.path.string(),
+                               "remove one of the two, or drop one plugin folder"});
+    }
+  }
+
+  // 1. The library opens (RTLD_NOW: an unresolved symbol is a refusal now, not a crash later).
+  boost::dll::shared_library library;
+  try {
+    library.load(boost::dll::fs::path(thing),
+                 boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+  } catch (const boost::dll::fs::system_error& e) {
+    return impl.refuse(Error{thing, "cannot be opened: " + open_failure_reason(e.what()),
+                             "rebuild it for this machine, or remove it from the plugin folder"});
+  }
+
+  // 2. It exports the entry point.
+  if (!library.has(kEntryPoint)) {
+    impl.libraries.push_back(std::move(library));
+    return impl.refuse(Error{thing, "not a qrun plugin (it exports no qrun_plugin_info)",
+                             "build it with qrun_add_plugin() and QRUN_PLUGIN(...), or remove it from the plugin folder"});
+  }
+  const qrun_plugin_info* info = library.get_alias<const qrun_plugin_info*()>(kEntryPoint)();
+  impl.libraries.push_back(std::move(library));  // kept open until the registry dies, whatever follows
+  if (!info) {
+    return impl.refuse(Error{thing, "qrun_plugin_info returned no information", "define the plugin with QRUN_PLUGIN(...)"});
+  }
+
+  // 3. The API version, the only field read before it is known to match.
+  if (info->api_version != QRUN_PLUGIN_API_VERSION) {
+    return impl.refuse(Error{thing,
+                             "built for plugin API " + std::to_string(info->api_version) + ", this qrun loads API " +
+                                 std::to_string(QRUN_PLUGIN_API_VERSION),
+                             "rebuild it against this qrun"});
+  }
+  const std::string id = info->id ? info->id : "";
+  if (id.empty()) return impl.refuse(Error{thing, "declares no plugin id", "define the plugin with QRUN_PLUGIN(\"<id>\", ...)"});
+
+  // 4. The torch it was built against (C++ ABI of tensors passed across the boundary).
+  const std::string host_torch = QRUN_TORCH_VERSION_STRING;
+  const std::string plugin_torch = info->torch_version ? info->torch_version : "";
+  if (plugin_torch != host_torch) {
+    return impl.refuse(Error{thing,
+                             "plugin '" + id + "' was built against torch " +
+                                 (plugin_torch.empty() ? std::string("(unknown)") : plugin_torch) +
+                                 ", this qrun uses torch " + host_torch,
+                             "rebuild it against the torch this qrun uses"});
+  }
+
+  // 5. The registration callback exists.
+  if (!info->register_factories) {
+    return impl.refuse(Error{thing, "plugin '" + id + "' has no register_factories callback",
+                             "define the plugin with QRUN_PLUGIN(...)"});
+  }
+  for (const LoadedPlugin& p : impl.plugins) {
+    if (p.id == id) {
+      return impl.refuse(Error{thing, "plugin id '" + id + "' is already loaded from " + p.path.string(),
+                               "remove one of the two libraries"});
+    }
+  }
+
+  // 6. Registration runs without throwing.
+  StagingRegistrar staging;
+  const std::string fix_registration = "fix the registration code of plugin '" + id + "', or remove the library";
+  try {
+    info->register_factories(staging);
+  } catch (const c10::Error& e) {
+    return impl.refuse(Error{thing, "plugin '" + id + "' threw while registering: " + e.what_without_backtrace(),
+                             fix_registration});
+  } catch (const std::exception& e) {
+    return impl.refuse(Error{thing, "plugin '" + id + "' threw while registering: " + e.what(), fix_registration});
+  } catch (...) {
+    return impl.refuse(Error{thing, "plugin '" + id + "' threw a non-standard exception while registering",
+                             fix_registration});
+  }
+
+  // 7. Component names are non-empty and unique, within the library and across libraries.
+  std::vector<std::string> names;
+  for (const Entry& e : staging.entries) {
+    const std::string& name = e.info.name;
+    if (name.empty()) {
+      return impl.refuse(Error{thing, "plugin '" + id + "' registers a component without a name", fix_registration});
+    }
+    if (std::find(names.begin(), names.end(), name) != names.end()) {
+      return impl.refuse(Error{thing, "plugin '" + id + "' registers the component '" + name + "' twice",
+                               "give each component its own name"});
+    }
+    if (auto it = impl.components.find(name); it != impl.components.end()) {
+      return impl.refuse(Error{thing,
+                               "component '" + name + "' is already registered by " +
+                                   impl.plugins[it->second.plugin].path.string(),
+                               "remove one of the two libraries, or rename one component"});
+    }
+    names.push_back(name);
+  }
+
+  const std::size_t index = impl.plugins.size();
+  impl.plugins.push_back(LoadedPlugin{file, id, info->version ? info->version : "", plugin_torch, names});
+  for (Entry& e : staging.entries) {
+    e.plugin = index;
+    std::string name = e.info.name;
+    impl.components.emplace(std::move(name), std::move(e));
+  }
+  return {};
+}
+
+const std::vector<LoadedPlugin>& Registry::plugins() const { return impl_->plugins; }
+const std::vector<Error>& Registry::refusals() const { return impl_->refusals; }
+
+std::vector<const ComponentInfo*> Registry::components() const {
+  std::vector<const ComponentInfo*> out;
+  for (const auto& [name, entry] : impl_->components) out.push_back(&entry.info);
+  std::stable_sort(out.begin(), out.end(), [](const ComponentInfo* a, const ComponentInfo* b) {
+    return a->kind < b->kind;  // names are already in order (the map is sorted)
+  });
+  return out;
+}
+
+Result<const ComponentInfo*> Registry::find(std::string_view name, Kind kind) const {
+  const std::string wanted(to_string(kind));
+  auto it = impl_->components.find(name);
+  if (it != impl_->components.end() && it->second.info.kind == kind) return &it->second.info;
+
+  std::vector<std::string> same_kind;
+  for (const auto& [n, entry] : impl_->components) {
+    if (entry.info.kind == kind) same_kind.push_back(n);
+  }
+  const std::string available = same_kind.empty() ? "no " + wanted + " is loaded" : wanted + "s: " + join(same_kind);
+  const std::string refused = impl_->refusals.empty()
+                                  ? ""
+                                  : " (" + std::to_string(impl_->refusals.size()) +
+                                        " plugin libraries were refused; see the warnings)";
+  if (it != impl_->components.end()) {
+    return Error{std::string(name), "is a " + std::string(to_string(it->second.info.kind)) + ", not a " + wanted,
+                 "use a " + wanted + " here; " + available};
+  }
+  std::string fix;
+  if (auto near = nearest_name(std::string(name), same_kind)) fix = "did you mean '" + *near + "'? ";
+  fix += same_kind.empty() ? "build the plugins or pass --plugin-path DIR; `qrun plugins` lists what is loaded"
+                           : available;
+  return Error{std::string(name), "unknown " + wanted + refused, fix};
+}
+
+const LoadedPlugin* Registry::plugin_of(std::string_view component) const {
+  auto it = impl_->components.find(component);
+  return it == impl_->components.end() ? nullptr : &impl_->plugins[it->second.plugin];
+}
+
+Result<std::unique_ptr<Backend>> Registry::make_backend(std::string_view name, const ParamMap& params) const {
+  return impl_->make<Backend, BackendFactory>(*this, name, Kind::backend, params);
+}
+Result<std::unique_ptr<Transform>> Registry::make_transform(std::string_view name, const ParamMap& params) const {
+  return impl_->make<Transform, TransformFactory>(*this, name, Kind::transform, params);
+}
+Result<std::unique_ptr<Metric>> Registry::make_metric(std::string_view name, const ParamMap& params) const {
+  return impl_->make<Metric, MetricFactory>(*this, name, Kind::metric, params);
+}
+
+}  // namespace qrun
