@@ -82,13 +82,15 @@ std::string render_svg_bar_chart(const BarChart& chart) {
 
   // Grid lines and tick labels.
   double axis_y = kPlotTop + plot_h;
-  for (double t = lo; t <= hi + step / 2; t += step) {
+  const long ticks = std::lround((hi - lo) / step);
+  for (long k = 0; k <= ticks; ++k) {
+    double t = lo + k * step;
     double tv = std::fabs(t) < step * 1e-9 ? 0.0 : t;
     double x = xpos(tv);
     o += "<line x1=\"" + n1(x) + "\" y1=\"" + n1(kPlotTop - 4) + "\" x2=\"" + n1(x) + "\" y2=\"" + n1(axis_y) +
          "\" stroke=\"" + (tv == 0 ? "#333333" : "#dddddd") + "\" stroke-width=\"1\"/>\n";
     o += "<text x=\"" + n1(x) + "\" y=\"" + n1(axis_y + 16) + "\" text-anchor=\"middle\" fill=\"#444444\">" +
-         xml_escape(fmt_num(tv)) + "</text>\n";
+         xml_escape(fmt_short(tv)) + "</text>\n";
   }
   o += "<text x=\"" + n1((x0 + x1) / 2) + "\" y=\"" + n1(axis_y + 36) + "\" text-anchor=\"middle\">" +
        xml_escape(chart.axis_label) + "</text>\n";
