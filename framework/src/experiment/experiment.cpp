@@ -224,7 +224,6 @@ Result<void> parse_datasets(const Checker& ck, const toml::table& root, Experime
     const std::string path = "datasets[" + std::to_string(i) + "]";
     QRUN_TRY(ck.known_keys(t, path, {"name", "path"}));
     DatasetEntry d;
-    d.where = ck.pos(t);
     auto name = ck.required_str(t, "name", path, "\"wikitext2\"");
     if (!name) return name.error();
     d.name = *name;
@@ -235,6 +234,7 @@ Result<void> parse_datasets(const Checker& ck, const toml::table& root, Experime
     auto file = ck.required_str(t, "path", path, "\"datasets/wikitext-2-raw/wiki.test.raw\"");
     if (!file) return file.error();
     d.path = *file;
+    d.where = ck.pos(*t.get("path"));  // run-time errors about the file point at its path
     e.datasets.push_back(std::move(d));
   }
   return {};

@@ -42,7 +42,7 @@ struct PluginUse {
 struct DatasetEntry {
   std::string name;
   std::filesystem::path path;  // as written (relative paths resolve against the current directory)
-  std::string where;
+  std::string where;  // position of its path value
 };
 
 struct TransformEntry : PluginUse {

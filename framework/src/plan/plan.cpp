@@ -72,9 +72,7 @@ std::string describe_plan(const Plan& plan, const Registry& registry) {
   auto list_metrics = [&](const std::vector<MetricEntry>& ms) {
     if (ms.empty()) out << "  (none)\n";
     for (const MetricEntry& m : ms) {
-      out << "  " << m.label;
-      if (m.label != m.use) out << " = " << m.use;
-      out << "  " << plugin_label(registry, m.use);
+      out << "  " << m.label << ": " << plugin_label(registry, m.use);
       if (m.dataset) out << "  on dataset " << *m.dataset;
       out << "\n     " << render_params(m.params) << "\n";
     }
