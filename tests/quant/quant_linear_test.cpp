@@ -111,3 +111,23 @@ TEST_CASE("quantizing a layer with a NaN weight names the layer's weight", "[qua
   REQUIRE_FALSE(s.ok());
   REQUIRE(s.error().thing == "model.layers.3.self_attn.k_proj.weight");
 }
+
+TEST_CASE("a checkpoint's nested map is used when it matches bitsandbytes' within float rounding",
+          "[quant][state][double_quant]") {
+  auto l = ok(make_4bit_linear(weight(8, 64), {}, {FourBit::nf4, 64, true}, at::kFloat, "l"));
+  NamedTensors st = l->state();
+  for (auto& [n, t] : st)
+    if (n == "weight.nested_quant_map") {
+      t = t.clone();
+      float* p = t.data_ptr<float>();
+      p[200] = std::nextafter(p[200], 2.0f);  // another torch version's linspace may differ by an ulp
+    }
+  auto near = make_linear_from_state("nf4", st, at::kFloat, at::kCPU, "l");
+  REQUIRE(near.ok());
+  require_same_state(st, (*near)->state());  // the stored map is kept and used, as bitsandbytes does
+  for (auto& [n, t] : st)
+    if (n == "weight.nested_quant_map") t.data_ptr<float>()[200] *= 1.01f;
+  auto far = make_linear_from_state("nf4", st, at::kFloat, at::kCPU, "l");
+  REQUIRE_FALSE(far.ok());
+  REQUIRE(far.error().thing == "l.weight.nested_quant_map");
+}

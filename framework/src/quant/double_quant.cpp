@@ -49,7 +49,7 @@ DoubleQuantAbsmax double_quantize_absmax(const at::Tensor& absmax_f32) {
 
 at::Tensor double_dequantize_absmax(const DoubleQuantAbsmax& dq) {
   // dequantize_4bit: absmax = dequantize_blockwise(absmax, state2); absmax += offset
-  return dequantize_blockwise_8bit(dq.nested, dynamic_map_signed()) + dq.offset;
+  return dequantize_blockwise_8bit(dq.nested, dq.map) + dq.offset;
 }
 
 }  // namespace qrun::quant

@@ -68,7 +68,7 @@ NamedTensors FourBitLinear::state() const {
                        {"dtype", bnb_dtype_name(w_.q.dtype)},
                        {"shape", w_.q.shape}};
   if (w_.dq) {
-    const auto& map = dynamic_map_signed();
+    const auto& map = w_.dq->map;
     out.emplace_back("weight.absmax", w_.dq->nested.codes);
     out.emplace_back("weight.quant_map", float_table(book.data(), 16).to(w_.q.packed.device()));
     out.emplace_back("weight.nested_absmax", w_.dq->nested.absmax);

@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -171,8 +172,23 @@ Result<std::shared_ptr<LinearImpl>> four_bit_from_state(FourBit type, const Stat
     auto nabs = v.get("weight.nested_absmax", at::kFloat, {(blocks + nested_blocksize - 1) / nested_blocksize});
     if (!nabs) return nabs.error();
     QRUN_TRY(check_finite(*nabs, v.thing("weight.nested_absmax")));
-    QRUN_TRY(check_table(v, "weight.nested_quant_map", dynamic_map_signed().data(), 256, "dynamic map"));
+    auto map = v.get("weight.nested_quant_map", at::kFloat, {256});
+    if (!map) return map.error();
     DoubleQuantAbsmax dq;
+    {
+      // bitsandbytes dequantizes with the stored map; accept it when it is create_dynamic_map's up
+      // to float32 rounding (torch versions may differ in the last ulp of linspace).
+      at::Tensor m = map->to(at::kCPU).contiguous();
+      const float* mp = m.data_ptr<float>();
+      const auto& ref = dynamic_map_signed();
+      for (std::size_t i = 0; i < 256; ++i) {
+        if (!(std::fabs(mp[i] - ref[i]) <= 1e-6f * std::fabs(ref[i])))
+          return Error{v.thing("weight.nested_quant_map"), "differs from bitsandbytes' dynamic map at index " +
+                                                               std::to_string(i),
+                       "write the checkpoint with `qrun quantize`"};
+        dq.map[i] = mp[i];
+      }
+    }
     dq.nested.codes = codes->to(device, false, true);
     dq.nested.absmax = nabs->to(device, false, true);
     dq.nested.blocksize = nested_blocksize;

@@ -36,6 +36,9 @@ at::Tensor dequantize_blockwise_8bit(const Blockwise8bit& q, const std::array<fl
 struct DoubleQuantAbsmax {
   Blockwise8bit nested;           // codes uint8 [blocks], absmax float32 [ceil(blocks / 256)]
   float offset = 0.0f;            // mean of the original absmax (float32)
+  // The map the codes index (QuantState.state2.code): dynamic_map_signed() when quantized here,
+  // the checkpoint's nested_quant_map when loaded (torch versions may differ in its last ulp).
+  std::array<float, 256> map = dynamic_map_signed();
 };
 
 DoubleQuantAbsmax double_quantize_absmax(const at::Tensor& absmax_f32);
