@@ -50,6 +50,12 @@ std::string_view type_name_of(const ParamValue& v) {
   }
 }
 
+// "an int", "a float": for messages.
+std::string with_article(std::string_view noun) {
+  const bool vowel = !noun.empty() && std::string_view("aeiou").find(noun.front()) != std::string_view::npos;
+  return (vowel ? "an " : "a ") + std::string(noun);
+}
+
 std::string join_quoted(const std::vector<std::string>& names) {
   std::string out;
   for (const auto& n : names) out += (out.empty() ? "" : ", ") + quoted(n);
@@ -108,7 +114,7 @@ Result<ParamValue> check_value(const FieldSpec& f, const ParamValue& v) {
     return Error{f.name,
                  "expected " + std::string(to_string(f.type)) + ", got " + std::string(type_name_of(v)) + " " +
                      to_string(v),
-                 "write a " + std::string(to_string(f.type)) + ", e.g. " + f.name + " = " + to_string(f.default_value)};
+                 "write " + with_article(to_string(f.type)) + ", e.g. " + f.name + " = " + to_string(f.default_value)};
   }
   switch (f.type) {
     case ParamType::integer: {
