@@ -33,20 +33,16 @@ const Value* find(const Variant& v, const std::string& label, const std::string&
   return m ? m->find(name, group) : nullptr;
 }
 
-// Percent-like values are compared in percentage points, the rest in their own unit.
+// Values in % are compared in percentage points, the rest in their own unit.
 std::string harm_text(double d, const Value& v) {
-  if (as_percent(v) && (v.unit == "%" || v.unit.empty() || v.unit == "fraction")) return fmt_signed(d, 2) + " pp";
+  if (v.unit == "%") return fmt_signed(d, 2) + " pp";
   return fmt_signed_num(d) + (v.unit.empty() ? "" : " " + v.unit);
 }
 
 }  // namespace
 
 std::optional<double> harm_delta(const Value& v, const Value& ref) {
-  double a = v.value, b = ref.value;
-  if (auto pa = as_percent(v), pb = as_percent(ref); pa && pb) {
-    a = *pa;
-    b = *pb;
-  }
+  const double a = v.value, b = ref.value;
   if (!std::isfinite(a) || !std::isfinite(b)) return std::nullopt;
   // Harm: the change in the worse direction. lower-is-better: variant - ref; higher-is-better: ref - variant.
   if (v.better == Direction::lower) return a - b;
@@ -127,7 +123,7 @@ std::string render_category_tables(const RunView& run, const std::string& label)
     }
     if (!wrote_note) {
       out += "Δ harm is the change in the harmful direction (positive = worse): variant − reference for "
-             "lower-is-better values, reference − variant for higher-is-better ones; rates in percentage points. "
+             "lower-is-better values, reference − variant for higher-is-better ones, in the value's unit (percentage points for %). "
              "The reference is the baseline, or the previous variant for values measured against the baseline "
              "(such as KL).\n\n";
       wrote_note = true;

@@ -106,7 +106,7 @@ std::string overall_tables(const RunView& a, const RunView& b, const std::string
         const Value* xb = mb ? mb->find(n) : nullptr;
         std::string d = xa && xb ? delta_cell(*xb, *xa) : "";
         auto h = xa && xb ? harm_delta(*xb, *xa) : std::nullopt;
-        std::string unit = xb && as_percent(*xb) && (xb->unit == "%" || xb->unit.empty()) ? " pp" : (xb && !xb->unit.empty() ? " " + xb->unit : "");
+        std::string unit = !xb || xb->unit.empty() ? "" : xb->unit == "%" ? " pp" : " " + xb->unit;
         t.row({variants[i] + (i == 0 ? " (baseline)" : ""), value_label(n), xa ? value_cell(*xa) : "—",
                xb ? value_cell(*xb) : "—", d.empty() ? "—" : d, h ? fmt_signed_num(*h) + unit : "—"});
         // Each side's change vs its own baseline, for directional values of non-baseline variants.

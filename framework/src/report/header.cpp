@@ -97,7 +97,7 @@ std::string render_variants_overview(const RunView& run) {
   for (const auto& v : run.variants) {
     auto bytes = v.storage_value("total_bytes");
     std::string compression = "—";
-    if (bytes && base_bytes && *bytes > 0) compression = fmt_fixed(*base_bytes / *bytes, 2) + "×";
+    if (bytes && base_bytes && *bytes > 0) compression = fmt_num(*base_bytes / *bytes) + "×";
     t.row({"**" + v.name + "**", v.baseline ? "baseline" : "variant", transform_chain(v),
            v.storage_dtype.empty() ? "—" : v.storage_dtype, v.compute_dtype.empty() ? "—" : v.compute_dtype,
            bytes ? fmt_bytes(*bytes) : "—", compression, v.complete ? "complete" : "**incomplete**"});

@@ -59,12 +59,12 @@ std::string delta_cell(const Value& v, const Value& base) {
   if (!std::isfinite(v.value) || !std::isfinite(base.value)) return "";
   if (ends_with(v.name, "tokens_per_s")) {
     if (!(v.value > 0)) return "";
-    return fmt_fixed(base.value / v.value, 2) + "×";  // throughput: baseline / variant = times slower
+    return fmt_num(base.value / v.value) + "×";  // throughput: baseline / variant = times slower
   }
   if (v.unit == "bytes" || v.unit == "B") {
     if (!(v.value > 0) || !(base.value > 0)) return "";
-    return v.value <= base.value ? fmt_fixed(base.value / v.value, 2) + "× smaller"
-                                 : fmt_fixed(v.value / base.value, 2) + "× larger";
+    return v.value <= base.value ? fmt_num(base.value / v.value) + "× smaller"
+                                 : fmt_num(v.value / base.value) + "× larger";
   }
   if (v.better == Direction::none) return "";
   if (v.unit == "%") return fmt_signed(v.value - base.value, 2) + " pp";

@@ -36,7 +36,7 @@ std::string delta_cell(const Value& v, const Value& base);
 
 // category_tables.cpp: grouped values (per category) and the Δ harm tables.
 std::string render_category_tables(const RunView& run, const std::string& label);
-// Harm-oriented difference (positive = worse) of v against ref; nullopt without a direction.
+// Harm-oriented difference (positive = worse) of v against ref in v's unit; nullopt without a direction.
 std::optional<double> harm_delta(const Value& v, const Value& ref);
 
 // charts.cpp

@@ -45,14 +45,14 @@ std::vector<std::string> key_numbers(const RunView& run, const Variant& v, const
   if (auto bytes = v.storage_value("total_bytes")) {
     std::string s = "size " + fmt_bytes(*bytes);
     if (auto bb = base ? base->storage_value("total_bytes") : std::nullopt; bb && !v.baseline && *bytes > 0)
-      s += " (" + fmt_fixed(*bb / *bytes, 2) + "× compression)";
+      s += " (" + fmt_num(*bb / *bytes) + "× compression)";
     facts.push_back(s);
   }
   if (Found f = first_overall(run, v, "decode_tokens_per_s"); f.value) {
     std::string s = "decode " + value_cell(*f.value);
     if (base && !v.baseline)
       if (Found b = first_overall(run, *base, "decode_tokens_per_s"); b.value && f.value->value > 0)
-        s += " (" + fmt_fixed(b.value->value / f.value->value, 2) + "× the baseline's time per token)";
+        s += " (" + fmt_num(b.value->value / f.value->value) + "× the baseline's time per token)";
     facts.push_back(s);
   }
   if (Found f = first_overall(run, v, "flip_rate"); f.value) facts.push_back("flip rate " + value_cell(*f.value));
@@ -79,7 +79,7 @@ std::string render_summary(const RunView& run, const CriteriaSet& criteria) {
           unmeasured.push_back("`" + o.spec->key + "`");
           continue;
         }
-        s += fmt_criterion_value(*o.spec, *o.measured) + " " + (o.verdict == Verdict::pass ? "within " : "exceeds ") +
+        s += fmt_criterion_value(*o.spec, *o.measured) + " " + (o.verdict == Verdict::pass ? "within " : o.spec->is_max ? "exceeds " : "falls below ") +
              fmt_threshold(*o.spec, o.threshold);
         (o.verdict == Verdict::pass ? within : exceeds).push_back(s);
       }
