@@ -1,0 +1,36 @@
+// Named dtypes: spellings, aliases and the mapping to torch scalar types.
+#include <qrun/dtype.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <stdexcept>
+
+TEST_CASE("every dtype parses back from its own name", "[dtype]") {
+  for (auto d : {qrun::DType::f32, qrun::DType::f16, qrun::DType::bf16, qrun::DType::int8, qrun::DType::nf4,
+                 qrun::DType::fp4, qrun::DType::u8}) {
+    CHECK(qrun::parse_dtype(qrun::to_string(d)) == d);
+  }
+}
+
+TEST_CASE("dtype aliases are accepted and auto is not a dtype", "[dtype]") {
+  CHECK(qrun::parse_dtype("fp16") == qrun::DType::f16);
+  CHECK(qrun::parse_dtype("bf16") == qrun::DType::bf16);
+  CHECK(qrun::parse_dtype("f32") == qrun::DType::f32);
+  CHECK_FALSE(qrun::parse_dtype("auto").has_value());
+  CHECK_FALSE(qrun::parse_dtype("float64").has_value());
+}
+
+TEST_CASE("dtypes map to torch scalar types and 4-bit codes have none", "[dtype]") {
+  CHECK(qrun::to_scalar_type(qrun::DType::bf16) == c10::ScalarType::BFloat16);
+  CHECK(qrun::to_scalar_type(qrun::DType::int8) == c10::ScalarType::Char);
+  CHECK(qrun::from_scalar_type(c10::ScalarType::Half) == qrun::DType::f16);
+  CHECK_FALSE(qrun::from_scalar_type(c10::ScalarType::Double).has_value());
+  CHECK_THROWS_AS(qrun::to_scalar_type(qrun::DType::nf4), std::invalid_argument);
+}
+
+TEST_CASE("bits per element count packed 4-bit codes as 4", "[dtype]") {
+  CHECK(qrun::bits_per_element(qrun::DType::f32) == 32);
+  CHECK(qrun::bits_per_element(qrun::DType::bf16) == 16);
+  CHECK(qrun::bits_per_element(qrun::DType::int8) == 8);
+  CHECK(qrun::bits_per_element(qrun::DType::nf4) == 4);
+}
