@@ -45,5 +45,5 @@ TEST_CASE("markdown tables pad columns and escape pipes", "[report][format]") {
 TEST_CASE("text bars scale to the largest magnitude in eighth-cell steps", "[report][format]") {
   std::string out = render_text_bars({{"a", 1.0, "1"}, {"bb", 0.5, "0.5"}, {"c", std::nan(""), "n/a"}}, 4);
   CHECK(out == "a  ████ 1\nbb ██   0.5\nc       n/a\n");
-  CHECK(render_text_bars({{"a", 1.0, "1"}, {"b", 1.0 / 32, "x"}}, 4) == "a  ████ 1\nb  ▏    x\n");
+  CHECK(render_text_bars({{"a", 1.0, "1"}, {"b", 1.0 / 32, "x"}}, 4) == "a ████ 1\nb ▏    x\n");
 }

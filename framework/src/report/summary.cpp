@@ -79,8 +79,9 @@ std::string render_summary(const RunView& run, const CriteriaSet& criteria) {
           unmeasured.push_back("`" + o.spec->key + "`");
           continue;
         }
-        s += fmt_criterion_value(*o.spec, *o.measured) + " " + (o.verdict == Verdict::pass ? "within " : o.spec->is_max ? "exceeds " : "falls below ") +
-             fmt_threshold(*o.spec, o.threshold);
+        s += fmt_criterion_value(*o.spec, *o.measured) + " " +
+             (o.verdict == Verdict::pass ? "within" : o.spec->is_max ? "above" : "below") + " the " +
+             fmt_threshold(*o.spec, o.threshold) + " criterion";
         (o.verdict == Verdict::pass ? within : exceeds).push_back(s);
       }
       std::size_t measured = within.size() + exceeds.size();
