@@ -46,13 +46,16 @@ class StagingRegistrar final : public Registrar {
 };
 
 // Boost.DLL reports "...load() failed (dlerror system message: <reason>): <errc text>"; keep <reason>.
-std::string open_failure_reason(const std::string& what) {
+// The file name that dlerror() puts in front is dropped: the Error's thing already names the file.
+std::string open_failure_reason(const std::string& what, const std::string& file) {
   const std::string marker = "dlerror system message: ";
   const auto begin = what.find(marker);
   if (begin == std::string::npos) return what;
   const auto start = begin + marker.size();
   const auto end = what.rfind(')');
-  return what.substr(start, end == std::string::npos || end < start ? std::string::npos : end - start);
+  std::string reason = what.substr(start, end == std::string::npos || end < start ? std::string::npos : end - start);
+  if (reason.compare(0, file.size() + 2, file + ": ") == 0) reason.erase(0, file.size() + 2);
+  return reason;
 }
 
 std::string join(const std::vector<std::string>& names) {
@@ -157,8 +160,8 @@ Result<void> Registry::load_library(const std::filesystem::path& file) {
     library.load(boost::dll::fs::path(thing),
                  boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
   } catch (const boost::dll::fs::system_error& e) {
-    return impl.refuse(Error{thing, "cannot be opened: " + open_failure_reason(e.what()),
-                             "rebuild it for this machine, or remove it from the plugin folder"});
+    return impl.refuse(Error{thing, "cannot be opened: " + open_failure_reason(e.what(), thing),
+                             "rebuild it against this qrun and the libraries it needs, or remove it from the plugin folder"});
   }
 
   // 2. It exports the entry point.
