@@ -8,9 +8,6 @@
 set -euo pipefail
 
 svg_dir=${1:?usage: render_svg_check.sh SVG_DIR [PNG_DIR]}
-png_dir=${2:-$(mktemp -d)}
-mkdir -p "$png_dir"
-
 browser=""
 for candidate in chromium chromium-browser google-chrome; do
   if command -v "$candidate" >/dev/null 2>&1; then browser=$candidate; break; fi
@@ -20,6 +17,8 @@ if [[ -z $browser ]]; then
   exit 1
 fi
 command -v python3 >/dev/null 2>&1 || { echo "FAIL: python3 not found; fix: apt-get install -y python3" >&2; exit 1; }
+png_dir=${2:-$(mktemp -d)}
+mkdir -p "$png_dir"
 
 shopt -s nullglob
 svgs=("$svg_dir"/*.svg)
