@@ -143,8 +143,14 @@ at::Tensor HfModel::attention(std::int64_t layer, const at::Tensor& x, const at:
   at::Tensor kr = repeat_kv(k, n_rep), vr = repeat_kv(v, n_rep);
   at::Tensor out;
 #if TORCH_VERSION_MAJOR >= 2
-  // sdpa_attention_forward: boolean mask (true = attend), default scale 1/sqrt(head_dim).
-  out = at::scaled_dot_product_attention(q, kr, vr, allowed, 0.0, false);
+  // sdpa_attention_forward: without padding transformers passes no mask and is_causal = (T > 1)
+  // (which lets CUDA pick the flash kernel); otherwise a boolean mask (true = attend). Default
+  // scale 1/sqrt(head_dim) in both.
+  if (!allowed.defined()) {
+    out = at::scaled_dot_product_attention(q, kr, vr, {}, 0.0, /*is_causal=*/t > 1);
+  } else {
+    out = at::scaled_dot_product_attention(q, kr, vr, allowed, 0.0, false);
+  }
 #else
   // eager_attention_forward: softmax(q k^T * head_dim^-0.5 + mask) in fp32, cast back, times v.
   const double scaling = 1.0 / std::sqrt(static_cast<double>(hd));
@@ -180,6 +186,11 @@ at::Tensor HfModel::decode(const at::Tensor& ids, const at::Tensor& positions, c
   at::Tensor k_idx = at::arange(0, s, long_opts).view({1, s});
   at::Tensor allowed = at::le(k_idx, q_idx).unsqueeze(0) & key_mask.to(at::kBool).unsqueeze(1);
   allowed = (allowed | at::eq(k_idx, q_idx).unsqueeze(0)).unsqueeze(1);
+#if TORCH_VERSION_MAJOR >= 2
+  // No padding and either no cache (plain causal) or one new token (sees everything): SDPA runs
+  // maskless as transformers' sdpa path does (see attention()).
+  if ((past == 0 || t == 1) && key_mask.all().item<bool>()) allowed = at::Tensor();
+#endif
   for (std::int64_t l = 0; l < config_.num_hidden_layers; ++l) {
     at::Tensor residual = h;
     h = residual + attention(l, rms_norm(h, t_.input_norm[l]), cos, sin, allowed, cache);

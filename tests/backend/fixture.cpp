@@ -1,0 +1,48 @@
+#include "backend/fixture.hpp"
+
+#include "load.hpp"
+
+#include <qrun/safetensors.hpp>
+
+#include <ATen/ATen.h>
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+namespace qrun::test {
+
+RunContext& test_context() {
+  static std::unique_ptr<RunContext> ctx = make_default_context(0, c10::Device(c10::kCPU));
+  return *ctx;
+}
+
+Result<std::unique_ptr<Model>> try_load_model(const std::filesystem::path& folder, const std::string& dtype) {
+  hf::HfParams p;
+  p.path = folder.string();
+  p.dtype = dtype;
+  p.device = "cpu";
+  return hf::load_hf_model(p, test_context());
+}
+
+std::unique_ptr<Model> load_model(const std::filesystem::path& folder, const std::string& dtype) {
+  auto m = try_load_model(folder, dtype);
+  if (!m) FAIL("loading " << folder << " failed: " << m.error().message());
+  return std::move(*m);
+}
+
+at::Tensor golden_tensor(const std::filesystem::path& file, const std::string& name) {
+  auto f = SafetensorsFile::open(file);
+  if (!f) FAIL(f.error().message());
+  auto t = f->load(name);
+  if (!t) FAIL(t.error().message());
+  return *t;
+}
+
+nlohmann::json read_json(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  return nlohmann::json::parse(in);
+}
+
+at::Tensor row(const std::vector<std::int64_t>& ids) { return at::tensor(ids, at::kLong).unsqueeze(0); }
+
+}  // namespace qrun::test
