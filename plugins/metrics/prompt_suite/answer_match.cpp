@@ -23,19 +23,50 @@ std::optional<std::size_t> find_phrase(const std::string& normalised_text, std::
   return pos;
 }
 
+// Non-ASCII punctuation and spaces that separate words like ASCII punctuation does: Latin-1
+// U+0080-U+00BF (incl. NBSP, ¡, ¿, «, », °) and × ÷; General Punctuation U+2000-U+206F (dashes,
+// curly quotes, ellipsis); CJK punctuation U+3000-U+303F; fullwidth ASCII punctuation.
+bool is_separator(char32_t cp) {
+  return (cp >= 0x80 && cp <= 0xBF) || cp == 0xD7 || cp == 0xF7 || (cp >= 0x2000 && cp <= 0x206F) ||
+         (cp >= 0x3000 && cp <= 0x303F) || (cp >= 0xFF01 && cp <= 0xFF0F) || (cp >= 0xFF1A && cp <= 0xFF20) ||
+         (cp >= 0xFF3B && cp <= 0xFF40) || (cp >= 0xFF5B && cp <= 0xFF65);
+}
+
+// Length of the UTF-8 sequence starting at s[i] and its code point; 1 and U+FFFD-like 0 for an
+// invalid byte (kept as it is).
+std::size_t utf8_at(std::string_view s, std::size_t i, char32_t& cp) {
+  const auto b = static_cast<unsigned char>(s[i]);
+  std::size_t len = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xE ? 3 : (b >> 3) == 0x1E ? 4 : 0;
+  if (len == 0 || i + len > s.size()) { cp = 0; return 1; }
+  cp = len == 1 ? b : len == 2 ? (b & 0x1F) : len == 3 ? (b & 0x0F) : (b & 0x07);
+  for (std::size_t k = 1; k < len; ++k) {
+    const auto c = static_cast<unsigned char>(s[i + k]);
+    if ((c >> 6) != 0x2) { cp = 0; return 1; }
+    cp = (cp << 6) | (c & 0x3F);
+  }
+  return len;
+}
+
 }  // namespace
 
 std::string normalise_for_match(std::string_view text) {
   std::string out = " ";
-  for (char ch : text) {
-    auto c = static_cast<unsigned char>(ch);
-    char mapped;
-    if (c >= 0x80 || is_ascii_alnum(c)) mapped = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : ch;
-    else mapped = ' ';
-    if (mapped == ' ' && out.back() == ' ') continue;
-    out += mapped;
+  auto space = [&] { if (out.back() != ' ') out += ' '; };
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      if (is_ascii_alnum(c)) out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : static_cast<char>(c);
+      else space();
+      ++i;
+      continue;
+    }
+    char32_t cp = 0;
+    const std::size_t len = utf8_at(text, i, cp);
+    if (cp != 0 && is_separator(cp)) space();
+    else out.append(text.substr(i, len));
+    i += len;
   }
-  if (out.back() != ' ') out += ' ';
+  space();
   return out;
 }
 

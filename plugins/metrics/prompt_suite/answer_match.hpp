@@ -10,10 +10,12 @@
 
 namespace qrun::prompt_suite {
 
-// Normalisation used by contains_any and label: ASCII letters lower-cased; every other ASCII byte
-// that is not a letter or digit becomes a space; bytes >= 0x80 (non-ASCII UTF-8) are kept as they
-// are; runs of spaces collapse to one; one space is added at each end. Matching " phrase " in the
-// normalised text then matches whole words only ("cat" does not match "concatenate").
+// Normalisation used by contains_any and label: ASCII letters lower-cased; every other ASCII
+// character that is not a letter or digit, and every non-ASCII punctuation or space character
+// (U+0080-U+00BF, ×, ÷, U+2000-U+206F, U+3000-U+303F, fullwidth punctuation), becomes a space;
+// other non-ASCII characters are kept unchanged (not case-folded); runs of spaces collapse to one;
+// one space is added at each end. Matching " phrase " in the normalised text then matches whole
+// words only ("cat" does not match "concatenate"; "¡Buenos días!" contains "buenos días").
 std::string normalise_for_match(std::string_view text);
 
 // Numbers in the text, in order: an optional '-' (only when not preceded by a letter or digit),
