@@ -91,23 +91,3 @@ TEST_CASE("qrun plugins --markdown documents each parameter from its schema", "[
   CHECK_THAT(r.out, Catch::Contains("| `sigma` | float | `0.01` | [0, 1] | ×RMS | noise scale |"));
   CHECK_THAT(r.out, !Catch::Contains(kDir));  // no machine-specific paths in generated docs
 }
-
-TEST_CASE("an unknown command is one error line listing the commands", "[cli]") {
-  auto r = qrun_cli("plugns", "cli_unknown_command");
-  CHECK(r.exit_code == 1);
-  REQUIRE(lines_with(r.err, "error: ").size() == 1);
-  CHECK_THAT(r.err, Catch::StartsWith("error: plugns: unknown command; fix: did you mean 'plugins'? commands: "));
-}
-
-TEST_CASE("an invalid --log-level is one error line", "[cli]") {
-  auto r = qrun_cli("--log-level loud plugins", "cli_bad_log_level");
-  CHECK(r.exit_code == 1);
-  CHECK(r.err == "error: --log-level: 'loud' is not a log level; fix: use one of trace, debug, info, warn, error, off\n");
-}
-
-TEST_CASE("qrun --version names qrun, the plugin API and torch", "[cli]") {
-  auto r = qrun_cli("--version", "cli_version");
-  CHECK(r.exit_code == 0);
-  CHECK_THAT(r.out, Catch::StartsWith("qrun ") && Catch::Contains("plugin API ") &&
-                        Catch::Contains("torch "));
-}
