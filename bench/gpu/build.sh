@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run THERE (the GPU machine: CUDA, g++ 13, PyTorch 2.x): unpacks .gpu-debs/ into a prefix and
-# builds qrun against PyTorch's own libtorch (CUDA) into build-gpu/. Source it to keep
+# (the GPU machine has no network, and Debian's libcurl needs libraries it lacks, so hub
+# downloads are compiled out there) builds qrun against PyTorch's own libtorch (CUDA) into build-gpu/. Source it to keep
 # LD_LIBRARY_PATH:  source bench/gpu/build.sh
 # spdlog/fmt gotcha: the PyTorch wheel ships fmt 12 headers; Debian's spdlog needs fmt 9, so
 # qrun_torch links spdlog before torch (framework/cmake/QrunDependencies.cmake).
@@ -13,6 +14,7 @@ for f in .gpu-debs/*.deb; do dpkg -x "$f" "$P"; done
 export PKG_CONFIG_SYSROOT_DIR="$P" PKG_CONFIG_LIBDIR="$P/usr/lib/x86_64-linux-gnu/pkgconfig:$P/usr/share/pkgconfig"
 TORCH_CMAKE=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_PREFIX_PATH="$TORCH_CMAKE;$P/usr" -DQRUN_ASSETS="$PWD/.gpu-assets" ${QRUN_GPU_CMAKE_ARGS:-}
+  -DCMAKE_PREFIX_PATH="$TORCH_CMAKE;$P/usr" -DQRUN_ASSETS="$PWD/.gpu-assets" \
+  -DCMAKE_DISABLE_FIND_PACKAGE_CURL=ON ${QRUN_GPU_CMAKE_ARGS:-}
 cmake --build build-gpu -j "$(nproc)"
 export LD_LIBRARY_PATH="$P/usr/lib/x86_64-linux-gnu:$(python3 -c 'import torch,os;print(os.path.join(os.path.dirname(torch.__file__),"lib"))'):${LD_LIBRARY_PATH:-}"

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   c10::InferenceMode guard;
   const c10::Device device(std::string(argv[3]) == "auto" ? "cpu" : argv[3]);
   auto registry = qrun::Registry::load(qrun::plugin_search_dirs({}));
+  for (const qrun::Error& refused : registry.refusals()) std::fprintf(stderr, "warning: %s\n", refused.message().c_str());
   auto backend = registry.make_backend(
       "hf", {{"path", std::string(argv[1])}, {"dtype", std::string(argv[2])}, {"device", std::string(argv[3])}});
   if (!backend) return fail(backend.error());
