@@ -1,7 +1,10 @@
 // Added and special tokens: matched in text, skipped on request, named by the config.
 #include "tokenizer_fixtures.hpp"
 
+#include "support/assets.hpp"
+
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 using namespace qrun::test;
 
@@ -51,4 +54,23 @@ TEST_CASE("stories260K matches <s> in text as the special token", "[tokenizer][s
   const auto& t = stories_tokenizer();
   const auto ids = t.encode("<s>", false);
   CHECK(ids == std::vector<std::int64_t>{1});
+}
+
+TEST_CASE("an added token with lstrip and rstrip swallows the whitespace around it", "[tokenizer][special]") {
+  auto doc = nlohmann::json::parse(read_file(asset("models/stories260K/tokenizer.json")));
+  for (auto& t : doc["added_tokens"]) {
+    if (t["content"] == "</s>") t["lstrip"] = t["rstrip"] = true;
+  }
+  const auto dir = temp_dir("tokenizer-strip");
+  write_file(dir / "tokenizer.json", doc.dump());
+  auto t = qrun::load_hf_tokenizer(dir);
+  REQUIRE(t.ok());
+  // "a  </s>  b" splits into "a", "</s>", "b": each side normalized on its own (▁ prepended).
+  std::vector<std::int64_t> expected = (*t)->encode("a", false);
+  expected.push_back(2);
+  const auto b = (*t)->encode("b", false);
+  expected.insert(expected.end(), b.begin(), b.end());
+  CHECK((*t)->encode("a  </s>  b", false) == expected);
+  // Without the flags the spaces stay with the neighbouring text.
+  CHECK(stories_tokenizer().encode("a  </s>  b", false) != expected);
 }

@@ -25,7 +25,9 @@ Result<AddedVocabulary> AddedVocabulary::from_json(const Json* value, const Json
     t.content = *content;
     if (t.content.empty()) return ew.key("content").error("is empty", "restore the file from the original download");
     auto special = bool_member(entry, ew, "special", false);
-    auto normalized = bool_member(entry, ew, "normalized", !t.special);
+    if (!special.ok()) return special.error();
+    // tokenizers' AddedToken default: normalized unless special.
+    auto normalized = bool_member(entry, ew, "normalized", !*special);
     auto lstrip = bool_member(entry, ew, "lstrip", false);
     auto rstrip = bool_member(entry, ew, "rstrip", false);
     auto single_word = bool_member(entry, ew, "single_word", false);
