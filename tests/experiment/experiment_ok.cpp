@@ -57,7 +57,7 @@ max_category_kl = 0.5
 
 qrun::Experiment load() {
   qrun::LoadOptions options;
-  options.started = std::chrono::system_clock::from_time_t(1795000000);  // 2026-11-19T08:26:40Z
+  options.started = std::chrono::system_clock::from_time_t(1795000000);  // 2026-11-18T11:06:40Z
   auto e = qrun::parse_experiment(kToml, "ok.toml", test_registry(), options);
   if (!e) FAIL(e.error().message());
   return std::move(e).value();
@@ -95,7 +95,7 @@ TEST_CASE("metric labels default to the plugin name", "[experiment]") {
 
 TEST_CASE("the default output folder is reports/<name>-<UTC start time>", "[experiment]") {
   auto e = load();
-  CHECK(e.output_dir == "reports/ok-20261119T082640Z");
+  CHECK(e.output_dir == "reports/ok-20261118T110640Z");
 }
 
 TEST_CASE("the report table keeps title and the criteria that are set", "[experiment]") {

@@ -410,7 +410,9 @@ Result<void> parse_report(const Checker& ck, const toml::table& root, Experiment
     if (!std::isfinite(v) || (f.min && v < *f.min)) {
       std::ostringstream lo;
       lo << (f.min ? *f.min : 0.0);
-      return ck.at(*n, path, to_string(ParamValue(v)) + " is " + (std::isfinite(v) ? "below " + lo.str() : "not finite"),
+      std::ostringstream shown;
+      shown << v;
+      return ck.at(*n, path, shown.str() + " is " + (std::isfinite(v) ? "below " + lo.str() : "not finite"),
                    "use a value >= " + lo.str() + " (" + f.doc + ")");
     }
     e.report.criteria[f.name] = v;
