@@ -1,22 +1,22 @@
 // The resolved experiment as JSON (results.json "experiment"), the declared [report] keys and
 // the default output folder.
 #include "experiment/experiment.hpp"
+#include "report/criteria.hpp"
 
 #include <ctime>
 
 namespace qrun {
 
 const std::vector<ReportField>& report_fields() {
-  // The report reads these from results.json experiment.report; a criterion not set is not judged.
-  static const std::vector<ReportField> fields = {
-      {"title", ParamType::string, std::nullopt, "report title"},
-      {"max_ppl_increase_pct", ParamType::real, 0.0, "largest allowed perplexity increase vs the baseline, in %"},
-      {"max_kl_mean", ParamType::real, 0.0, "largest allowed mean token KL vs the baseline, in nats"},
-      {"max_category_kl", ParamType::real, 0.0, "largest allowed mean KL of any prompt-suite category, in nats"},
-      {"min_same_top_pct", ParamType::real, 0.0, "smallest allowed same-top-token rate vs the baseline, in %"},
-      {"max_accuracy_drop_pct", ParamType::real, 0.0, "largest allowed prompt-suite accuracy drop, in percentage points"},
-      {"max_success_drop_pct", ParamType::real, 0.0, "largest allowed prompt-suite success-rate drop, in percentage points"},
-  };
+  // `title` plus every criterion the report knows (report/criteria.hpp is the single source of
+  // truth); a criterion not set is not judged.
+  static const std::vector<ReportField> fields = [] {
+    std::vector<ReportField> f = {{std::string(report::kReportTitleKey), ParamType::string, std::nullopt, "report title"}};
+    for (const report::CriterionSpec& c : report::report_criteria()) {
+      f.push_back({c.key, ParamType::real, 0.0, c.doc + (c.unit.empty() ? "" : " (" + c.unit + ")")});
+    }
+    return f;
+  }();
   return fields;
 }
 
