@@ -1,6 +1,6 @@
 // Tensor manifests: qrun hash / qrun verify on a copy of tiny-qwen2, and the comparison rules.
 #include "forensics/tensor_manifest.hpp"
-#include "runner/sha256.hpp"
+#include <qrun/sha256.hpp>
 #include "support/assets.hpp"
 
 #include <qrun/safetensors.hpp>
@@ -43,7 +43,7 @@ TEST_CASE("a tensor digest is the sha256 of the tensor's bytes", "[forensics]") 
   REQUIRE(digests->size() == file->entries().size());
   const auto& d = digests->front();
   const at::Tensor t = file->load(d.name).value().contiguous();
-  REQUIRE(d.sha256 == runner::sha256_hex(std::string_view(static_cast<const char*>(t.data_ptr()),
+  REQUIRE(d.sha256 == sha256_hex(std::string_view(static_cast<const char*>(t.data_ptr()),
                                                            t.numel() * t.element_size())));
   REQUIRE(d.file == "model.safetensors");
 }

@@ -1,11 +1,14 @@
-// The tokenizer's building blocks: SHA-256, lossy UTF-8, the Oniguruma -> PCRE2 rewrite.
+// The tokenizer's building blocks: SHA-256 (qrun/sha256.hpp, used for id fingerprints), lossy UTF-8, the Oniguruma -> PCRE2 rewrite.
 #include "tokenizer/ids_hash.hpp"
 #include "tokenizer/regex.hpp"
 #include "tokenizer/utf8.hpp"
 
+#include <qrun/sha256.hpp>
+
 #include <catch2/catch.hpp>
 
 using namespace qrun::tok;
+using qrun::sha256_hex;
 
 TEST_CASE("sha256 matches the FIPS 180-4 test vectors", "[tokenizer][components]") {
   CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");

@@ -7,7 +7,7 @@
 #include "cli/command.hpp"
 #include "registry/registry.hpp"
 #include "results/results.hpp"
-#include "runner/sha256.hpp"
+#include <qrun/sha256.hpp>
 
 #include <qrun/context.hpp>
 #include <qrun/model.hpp>
@@ -116,7 +116,7 @@ Result<int> eval(const po::variables_map& vm, const GlobalOptions& global) {
   std::optional<Dataset> dataset;
   if (vm.count("data")) {
     const std::filesystem::path path = vm["data"].as<std::string>();
-    auto sha = runner::sha256_file(path);
+    auto sha = sha256_file(path);
     if (!sha) return sha.error().within("--data");
     dataset = Dataset{path.stem().string(), path, *sha};
   } else if (spec.needs_dataset) {

@@ -1,7 +1,7 @@
 // Integrity manifests (see tensor_manifest.hpp).
 #include "forensics/tensor_manifest.hpp"
 
-#include "runner/sha256.hpp"
+#include <qrun/sha256.hpp>
 
 #include <qrun/safetensors.hpp>
 
@@ -41,7 +41,7 @@ Result<std::vector<TensorDigest>> hash_checkpoint(const fs::path& folder) {
       if (!t) return t.error();
       const at::Tensor c = t->contiguous();
       const std::string_view bytes(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
-      out.push_back({e.name, fname, e.dtype, e.shape, runner::sha256_hex(bytes)});
+      out.push_back({e.name, fname, e.dtype, e.shape, sha256_hex(bytes)});
     }
   }
   std::sort(out.begin(), out.end(), [](const TensorDigest& a, const TensorDigest& b) { return a.name < b.name; });

@@ -7,7 +7,7 @@
 #include "results/results.hpp"
 #include "runner/provenance.hpp"
 #include "runner/results_doc.hpp"
-#include "runner/sha256.hpp"
+#include <qrun/sha256.hpp>
 
 #include <ATen/Context.h>
 #include <c10/util/Exception.h>
@@ -125,7 +125,7 @@ class Run {
                      "get the data set (see README: Data) or point to it with --set datasets[" + std::to_string(i) +
                          "].path=/path/to/file"};
       }
-      auto sha = runner::sha256_file(d.path);
+      auto sha = sha256_file(d.path);
       if (!sha) return sha.error();
       datasets_.push_back(Dataset{d.name, std::filesystem::absolute(d.path), *sha});
       datasets_json_.push_back({{"name", d.name}, {"path", d.path.string()}, {"sha256", *sha}});

@@ -11,7 +11,6 @@
 
 namespace qrun::tok {
 
-std::string sha256_hex(std::string_view bytes);
 std::string token_ids_sha256(const std::vector<std::int64_t>& ids);
 
 }  // namespace qrun::tok

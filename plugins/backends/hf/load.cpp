@@ -5,7 +5,7 @@
 #include "hf_config.hpp"
 #include "hub.hpp"
 #include "loader.hpp"
-#include "sha256.hpp"
+#include <qrun/sha256.hpp>
 
 #include <ATen/Context.h>
 #include <torch/csrc/api/include/torch/version.h>

@@ -1,5 +1,5 @@
 // SHA-256 as FIPS 180-4 section 6.2 defines it (message schedule, 64 rounds, big-endian length).
-#include "runner/sha256.hpp"
+#include <qrun/sha256.hpp>
 
 #include <algorithm>
 #include <array>
@@ -8,7 +8,7 @@
 #include <fstream>
 #include <vector>
 
-namespace qrun::runner {
+namespace qrun {
 
 namespace {
 
@@ -107,4 +107,4 @@ Result<std::string> sha256_file(const std::filesystem::path& file) {
   return s.hex();
 }
 
-}  // namespace qrun::runner
+}  // namespace qrun
