@@ -1,9 +1,9 @@
 // Tensor manifests: qrun hash / qrun verify on a copy of tiny-qwen2, and the comparison rules.
 #include "forensics/tensor_manifest.hpp"
-#include <qrun/sha256.hpp>
 #include "support/assets.hpp"
 
 #include <qrun/safetensors.hpp>
+#include <qrun/sha256.hpp>
 
 #include <ATen/ATen.h>
 #include <catch2/catch.hpp>
