@@ -12,9 +12,10 @@ mkdir -p "$P"
 for f in .gpu-debs/*.deb; do dpkg -x "$f" "$P"; done
 # pkg-config files from the .debs say prefix=/usr: the sysroot makes their -I/-L point into $P.
 export PKG_CONFIG_SYSROOT_DIR="$P" PKG_CONFIG_LIBDIR="$P/usr/lib/x86_64-linux-gnu/pkgconfig:$P/usr/share/pkgconfig"
+# Test discovery runs the test programs at build time: they need the unpacked libraries too.
+export LD_LIBRARY_PATH="$P/usr/lib/x86_64-linux-gnu:$(python3 -c 'import torch,os;print(os.path.join(os.path.dirname(torch.__file__),"lib"))'):${LD_LIBRARY_PATH:-}"
 TORCH_CMAKE=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$TORCH_CMAKE;$P/usr" -DQRUN_ASSETS="$PWD/.gpu-assets" \
   -DCMAKE_DISABLE_FIND_PACKAGE_CURL=ON ${QRUN_GPU_CMAKE_ARGS:-}
 cmake --build build-gpu -j "$(nproc)"
-export LD_LIBRARY_PATH="$P/usr/lib/x86_64-linux-gnu:$(python3 -c 'import torch,os;print(os.path.join(os.path.dirname(torch.__file__),"lib"))'):${LD_LIBRARY_PATH:-}"

@@ -39,8 +39,12 @@ std::vector<fs::path> plugin_search_dirs(const std::vector<fs::path>& extra) {
   std::error_code ec;
   // The build tree's folder, only for programs of that build tree: an installed qrun must not
   // pick up (and clash with) the plugins of the tree it was installed from.
+  // An installed program is recognised by its prefix's layout (<prefix>/lib/qrun/plugins or
+  // <prefix>/include/qrun), which also holds when the prefix lies inside the build tree.
   const fs::path build_dir = QRUN_BUILD_PLUGIN_DIR;
-  if (!exe.empty() && is_inside(exe, build_dir.parent_path()) && fs::is_directory(build_dir, ec)) {
+  const fs::path prefix = exe.parent_path().parent_path();
+  const bool installed = (fs::path(QRUN_INSTALL_PLUGIN_DIR).is_relative() && fs::exists(prefix / QRUN_INSTALL_PLUGIN_DIR, ec)) || fs::exists(prefix / "include/qrun", ec);
+  if (!exe.empty() && !installed && is_inside(exe, build_dir.parent_path()) && fs::is_directory(build_dir, ec)) {
     dirs.push_back(build_dir);
   }
   // The install folder, relative to the executable: <prefix>/bin/qrun -> <prefix>/lib/qrun/plugins.
