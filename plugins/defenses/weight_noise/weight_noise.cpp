@@ -81,7 +81,7 @@ qrun::Result<qrun::TransformReport> apply(const NoiseParams& p, qrun::Model& mod
   const double realised = all.std(), realised_rel = all_relative.std();
   qrun::TransformReport r;
   std::ostringstream s;
-  s << "weight_noise: " << selected->size() << " of " << model.linear_names().size() << " linear layers, std "
+  s << "perturbed " << selected->size() << " of " << model.linear_names().size() << " linear layers, std "
     << p.std << " (" << p.mode << "), realised " << realised_rel << " in " << qrun::to_string(model.storage_dtype());
   r.summary = s.str();
   r.details = {{"params",
