@@ -26,32 +26,32 @@ qrun::Experiment load(const std::vector<std::string>& overrides) {
 
 }  // namespace
 
-TEST_CASE("--set replaces a model parameter", "[experiment][set]") {
+TEST_CASE("option --set replaces a model parameter", "[experiment][set]") {
   auto e = load({"model.vocab=32"});
   CHECK(std::get<std::int64_t>(e.model.params.at("vocab")) == 32);
 }
 
-TEST_CASE("--set takes an unquoted path as a string", "[experiment][set]") {
+TEST_CASE("option --set takes an unquoted path as a string", "[experiment][set]") {
   auto e = load({"datasets[0].path=../shared/datasets/wikitext-2-raw/wiki.test.raw"});
   CHECK(e.datasets[0].path == "../shared/datasets/wikitext-2-raw/wiki.test.raw");
 }
 
-TEST_CASE("--set reaches into an array element's table", "[experiment][set]") {
+TEST_CASE("option --set reaches into an array element's table", "[experiment][set]") {
   auto e = load({"metrics[0].scale=2.5"});
   CHECK(std::get<double>(e.metrics[0].params.at("scale")) == 2.5);
 }
 
-TEST_CASE("--set reaches into a nested transform", "[experiment][set]") {
+TEST_CASE("option --set reaches into a nested transform", "[experiment][set]") {
   auto e = load({"variants[1].transforms[0].std=0.25"});
   CHECK(std::get<double>(e.variants[1].transforms[0].params.at("std")) == 0.25);
 }
 
-TEST_CASE("--set sets the seed as an integer", "[experiment][set]") {
+TEST_CASE("option --set sets the seed as an integer", "[experiment][set]") {
   auto e = load({"experiment.seed=3"});
   CHECK(e.seed == 3);
 }
 
-TEST_CASE("--set creates a table that the file lacks", "[experiment][set]") {
+TEST_CASE("option --set creates a table that the file lacks", "[experiment][set]") {
   auto e = load({"report.title=Override title"});
   CHECK(e.report.title == "Override title");
 }
@@ -61,7 +61,7 @@ TEST_CASE("later --set wins over an earlier one", "[experiment][set]") {
   CHECK(e.seed == 7);
 }
 
-TEST_CASE("--set through a value that is not a table is refused", "[experiment][set][errors]") {
+TEST_CASE("option --set through a value that is not a table is refused", "[experiment][set][errors]") {
   qrun::LoadOptions options;
   options.overrides = {"experiment.name.x=1"};
   auto e = qrun::parse_experiment(kToml, "x.toml", test_registry(), options);
@@ -70,7 +70,7 @@ TEST_CASE("--set through a value that is not a table is refused", "[experiment][
   CHECK(e.error().reason == "'experiment.name' is a string, not a table");
 }
 
-TEST_CASE("--set with a malformed key path is refused", "[experiment][set][errors]") {
+TEST_CASE("option --set with a malformed key path is refused", "[experiment][set][errors]") {
   qrun::LoadOptions options;
   options.overrides = {"metrics[x].scale=1"};
   auto e = qrun::parse_experiment(kToml, "x.toml", test_registry(), options);
@@ -79,7 +79,7 @@ TEST_CASE("--set with a malformed key path is refused", "[experiment][set][error
   CHECK(e.error().reason.find("is not a key path") != std::string::npos);
 }
 
-TEST_CASE("--set of an out-of-range plugin parameter is refused as coming from --set", "[experiment][set][errors]") {
+TEST_CASE("option --set of an out-of-range plugin parameter is refused as coming from --set", "[experiment][set][errors]") {
   qrun::LoadOptions options;
   options.overrides = {"variants[1].transforms[0].std=-1"};
   auto e = qrun::parse_experiment(kToml, "x.toml", test_registry(), options);

@@ -43,7 +43,7 @@ TEST_CASE("a run killed after one variant reuses that variant when started again
   CHECK(std::filesystem::exists(f.out / "report.md"));
 }
 
-TEST_CASE("--dry-run prints every variant's chain and writes nothing", "[runner][cli]") {
+TEST_CASE("option --dry-run prints every variant's chain and writes nothing", "[runner][cli]") {
   RunFolder f("cli_dry_run");
   auto r = run_command(qrun_cmd(f, "", "--dry-run"));
   INFO(r.output);

@@ -129,7 +129,7 @@ TEST_CASE("a finished run started again computes nothing", "[runner][resume]") {
   CHECK(f.calls().empty());
 }
 
-TEST_CASE("--fresh recomputes every cell despite an existing results.json", "[runner][resume]") {
+TEST_CASE("option --fresh recomputes every cell despite an existing results.json", "[runner][resume]") {
   RunFolder f("runner_fresh");
   REQUIRE(run(load(f)).ok());
   ScopedEnv counter("QRUN_TEST_COUNTER", f.counter.string());
