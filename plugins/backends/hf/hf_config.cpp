@@ -88,7 +88,7 @@ Result<void> check_rope_type(const Reader& r, const std::string& key) {
   for (const char* k : {"rope_type", "type"})
     if (v.contains(k) && v.at(k).is_string()) type = v.at(k).get<std::string>();
   if (type != "default")
-    return r.bad(key, "RoPE scaling type '" + type + "' is not implemented by qrun",
+    return r.bad(key, "RoPE scaling type '" + type + "' is not supported by qrun",
                  "use a checkpoint with default RoPE (no rope_scaling)");
   return {};
 }
@@ -119,7 +119,7 @@ Result<HfConfig> read_config(const std::filesystem::path& folder) {
 
   // Features qrun does not implement, refused by name.
   if (r.has("hidden_act") && j.at("hidden_act") != "silu")
-    return r.bad("hidden_act", "activation " + j.at("hidden_act").dump() + " is not implemented (only silu)",
+    return r.bad("hidden_act", "activation " + j.at("hidden_act").dump() + " is not supported (only silu)",
                  "use a checkpoint with hidden_act \"silu\"");
   QRUN_TRY(check_rope_type(r, "rope_scaling"));
   QRUN_TRY(check_rope_type(r, "rope_parameters"));
@@ -127,20 +127,20 @@ Result<HfConfig> read_config(const std::filesystem::path& folder) {
     auto sliding = r.boolean("use_sliding_window", false);
     if (!sliding) return sliding.error();
     if (*sliding)
-      return r.bad("use_sliding_window", "sliding-window attention is not implemented",
+      return r.bad("use_sliding_window", "sliding-window attention is not supported",
                    "use a checkpoint with use_sliding_window false");
   }
   if (r.has("layer_types")) {
     for (const auto& t : j.at("layer_types"))
       if (t != "full_attention")
-        return r.bad("layer_types", "layer type " + t.dump() + " is not implemented (only full_attention)",
+        return r.bad("layer_types", "layer type " + t.dump() + " is not supported (only full_attention)",
                      "use a checkpoint whose layers all use full attention");
   }
   if (llama) {
     auto mlp_bias = r.boolean("mlp_bias", false);
     if (!mlp_bias) return mlp_bias.error();
     if (*mlp_bias)
-      return r.bad("mlp_bias", "MLP biases are not implemented", "use a checkpoint with mlp_bias false");
+      return r.bad("mlp_bias", "MLP biases are not supported", "use a checkpoint with mlp_bias false");
   }
 
   // Sizes.
