@@ -196,19 +196,7 @@ int run_eval(const std::vector<std::string>& args, const GlobalOptions& global) 
       ("seed", po::value<std::uint64_t>()->value_name("S")->default_value(0), "seed handed to plugins")
       ("help,h", "show this help");
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(desc).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    return report_error(Error{"qrun eval", e.what(), std::string("usage: ") + kUsage});
-  }
-  if (vm.count("help")) {
-    std::cout << "Runs one metric on one model: " << kUsage << "\n\n" << desc << "\n";
-    return 0;
-  }
-  for (const char* required : {"model", "metric"})
-    if (!vm.count(required))
-      return report_error(Error{"qrun eval", std::string("no --") + required + " given", std::string("usage: ") + kUsage});
+  if (auto done = parse_options(args, {"qrun eval", kUsage, "Runs one metric on one model", {"model", "metric"}}, desc, vm)) return *done;
   try {
     auto r = eval(vm, global);
     if (!r) return report_error(r.error());

@@ -88,19 +88,7 @@ int run_generate(const std::vector<std::string>& args, const GlobalOptions& glob
       ("ids", "also print the new token ids")
       ("help,h", "show this help");
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(desc).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    return report_error(Error{"qrun generate", e.what(), std::string("usage: ") + kUsage});
-  }
-  if (vm.count("help")) {
-    std::cout << "Generates a continuation of a prompt: " << kUsage << "\n\n" << desc << "\n";
-    return 0;
-  }
-  for (const char* required : {"model", "prompt"})
-    if (!vm.count(required))
-      return report_error(Error{"qrun generate", std::string("no --") + required + " given", std::string("usage: ") + kUsage});
+  if (auto done = parse_options(args, {"qrun generate", kUsage, "Generates a continuation of a prompt", {"model", "prompt"}}, desc, vm)) return *done;
   try {
     auto r = generate(vm, global);
     if (!r) return report_error(r.error());

@@ -234,17 +234,7 @@ int run_make_model(const std::vector<std::string>& args, const GlobalOptions& /*
       ("seed", po::value<std::uint64_t>()->value_name("N")->default_value(0), "random seed of the weights")
       ("help,h", "show this help");
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(desc).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    return report_error(Error{"qrun make-model", e.what(), std::string("usage: ") + kUsage});
-  }
-  if (vm.count("help")) {
-    std::cout << "Writes a random Qwen2-architecture model folder: " << kUsage << "\n\n" << desc << "\n";
-    return 0;
-  }
-  if (!vm.count("out")) return report_error(Error{"qrun make-model", "no --out given", std::string("usage: ") + kUsage});
+  if (auto done = parse_options(args, {"qrun make-model", kUsage, "Writes a random Qwen2-architecture model folder", {"out"}}, desc, vm)) return *done;
   const auto preset = vm["preset"].as<std::string>();
   if (preset != "tiny")
     return report_error(Error{"--preset", "unknown preset '" + preset + "'", "use --preset tiny"});

@@ -303,16 +303,7 @@ int run_quantize(const std::vector<std::string>& args, const GlobalOptions& glob
       ("seed", po::value<std::uint64_t>()->default_value(0), "seed for defenses that draw random numbers")
       ("help,h", "show this help");
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(desc).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    return report_error(Error{"qrun quantize", e.what(), std::string("usage: ") + kUsage});
-  }
-  if (vm.count("help")) {
-    std::cout << "Quantizes a model or a tensor file:\n  " << kUsage << "\n\n" << desc << "\n";
-    return 0;
-  }
+  if (auto done = parse_options(args, {"qrun quantize", kUsage, "Quantizes a model or a tensor file", {}}, desc, vm)) return *done;
   const bool model = vm.count("model") > 0, tensors = vm.count("tensors") > 0;
   if (model == tensors)
     return report_error(Error{"qrun quantize", "give exactly one of --model and --tensors", std::string("usage: ") + kUsage});

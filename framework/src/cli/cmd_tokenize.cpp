@@ -63,19 +63,7 @@ int run_tokenize(const std::vector<std::string>& args, const GlobalOptions& /*gl
       ("sha256", "print the sha256 of the ids as little-endian int32 instead of the ids")
       ("help,h", "show this help");
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(desc).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    return report_error(Error{"qrun tokenize", e.what(), std::string("usage: ") + kUsage});
-  }
-  if (vm.count("help")) {
-    std::cout << "Tokenizes text with a model's tokenizer: " << kUsage << "\n\n" << desc << "\n";
-    return 0;
-  }
-  if (!vm.count("model")) {
-    return report_error(Error{"qrun tokenize", "no --model given", std::string("usage: ") + kUsage});
-  }
+  if (auto done = parse_options(args, {"qrun tokenize", kUsage, "Tokenizes text with a model's tokenizer", {"model"}}, desc, vm)) return *done;
   auto tokenizer = load_hf_tokenizer(vm["model"].as<std::string>());
   if (!tokenizer) return report_error(tokenizer.error());
   auto input = read_input(vm["text"].as<std::string>());

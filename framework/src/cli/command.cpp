@@ -43,4 +43,25 @@ int report_error(const Error& error) {
   return 1;
 }
 
+std::optional<int> parse_options(const std::vector<std::string>& args, const OptionsSpec& spec,
+                                 const boost::program_options::options_description& desc,
+                                 boost::program_options::variables_map& vm) {
+  namespace po = boost::program_options;
+  const std::string usage = "usage: " + spec.usage;
+  try {
+    po::store(po::command_line_parser(args).options(desc).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    return report_error(Error{spec.command, e.what(), usage});
+  }
+  if (vm.count("help")) {
+    std::cout << spec.intro << ":\n  " << spec.usage << "\n\n" << desc << "\n";
+    return 0;
+  }
+  for (const std::string& option : spec.required) {
+    if (!vm.count(option)) return report_error(Error{spec.command, "no --" + option + " given", usage});
+  }
+  return std::nullopt;
+}
+
 }  // namespace qrun::cli

@@ -9,8 +9,11 @@
 
 #include <qrun/error.hpp>
 
+#include <boost/program_options.hpp>
+
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +42,19 @@ const std::vector<Command>& commands();
 Registry load_registry(const GlobalOptions& global);
 // Prints "error: <message>" to stderr and returns the exit code to use (1).
 int report_error(const Error& error);
+
+// How a command parses its options with Boost.Program_options.
+struct OptionsSpec {
+  std::string command;                  // "qrun eval": the thing named by parse errors
+  std::string usage;                    // the usage line printed with errors and --help
+  std::string intro;                    // --help's first words, e.g. "Runs one metric on one model"
+  std::vector<std::string> required;    // options that must be given (without "--")
+};
+// Parses `args` into `vm`. Returns the exit code when the command is done (0 after printing
+// --help; 1 after one error line for a malformed or missing option), or nullopt to go on.
+std::optional<int> parse_options(const std::vector<std::string>& args, const OptionsSpec& spec,
+                                 const boost::program_options::options_description& desc,
+                                 boost::program_options::variables_map& vm);
 
 }  // namespace qrun::cli
 
