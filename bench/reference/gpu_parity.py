@@ -4,9 +4,9 @@ configuration (hidden 896, 24 layers, 14 heads, 2 KV heads, intermediate 4864, v
 
   python3 bench/reference/gpu_parity.py ASSETS_DIR QRUN_DUMP_LOGITS OUT.json
 
-The model: Qwen2ForCausalLM(config) under torch.manual_seed(0) (transformers' default init,
-N(0, 0.02)), every 2-D weight multiplied by 3 so that logits are far from uniform, saved in
-bfloat16 with the Qwen2.5 tokenizer files of ASSETS_DIR/models/tiny-qwen2. Input: the first
+The model (random_qwen05.py): Qwen2ForCausalLM(config) under torch.manual_seed(0) (transformers'
+default init, N(0, 0.02)), every 2-D weight multiplied by 3 so that logits are far from uniform,
+saved in bfloat16 with the Qwen2.5 tokenizer files of ASSETS_DIR/models/tiny-qwen2. Input: the first
 2 x 512 Qwen2.5 tokens of wiki.test.raw. transformers runs in float32 (eager, TF32 off) as the
 reference and in bfloat16/float16 (sdpa); qrun runs in float32/bfloat16/float16 on CUDA.
 Tolerance rule: in 16-bit, qrun's distance to the float32 reference must not exceed 1.5x
@@ -14,14 +14,17 @@ transformers' own distance to it (both differ from fp32 only by rounding/accumul
 and argmax agreement with transformers must be >= 99 %. In float32, max |diff| <= 1e-3.
 """
 import json
-import shutil
+import os
 import subprocess
 import sys
 
 import torch
 from safetensors.torch import load_file, save_file
 from tokenizers import Tokenizer
-from transformers import AutoModelForCausalLM, Qwen2Config, Qwen2ForCausalLM
+from transformers import AutoModelForCausalLM
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from random_qwen05 import make_random_qwen05  # noqa: E402  (the model construction, shared with bench.sh)
 
 
 def stats(a, b):
@@ -34,20 +37,7 @@ def main():
     assets, dump, out_path = sys.argv[1], sys.argv[2], sys.argv[3]
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    folder = "/tmp/qwen05-random"
-    cfg = Qwen2Config(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
-                      num_key_value_heads=2, vocab_size=151936, max_position_embeddings=32768,
-                      rope_theta=1000000.0, rms_norm_eps=1e-6, tie_word_embeddings=True,
-                      bos_token_id=151643, eos_token_id=151645)
-    torch.manual_seed(0)
-    model = Qwen2ForCausalLM(cfg)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() == 2:
-                p.mul_(3.0)
-    model.to(torch.bfloat16).save_pretrained(folder)
-    for f in ("tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(f"{assets}/models/tiny-qwen2/{f}", f"{folder}/{f}")
+    folder = make_random_qwen05(f"{assets}/models/tiny-qwen2", "/tmp/qwen05-random")
     raw = open(f"{assets}/datasets/wikitext-2-raw/wiki.test.raw", encoding="utf-8", newline="").read()
     ids = Tokenizer.from_file(f"{folder}/tokenizer.json").encode(raw[:20000], add_special_tokens=False).ids
     input_ids = torch.tensor(ids[:1024], dtype=torch.int64).view(2, 512)
