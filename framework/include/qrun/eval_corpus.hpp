@@ -12,12 +12,14 @@
 #include <qrun/error.hpp>
 #include <qrun/eval_windows.hpp>
 #include <qrun/model.hpp>
+#include <qrun/params.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace qrun {
@@ -55,5 +57,46 @@ struct Corpus {
 // "perplexity" in them (e.g. "kl_divergence").
 Result<Corpus> build_corpus(const Model& model, const std::filesystem::path& file, const CorpusParams& params,
                             const std::string& thing_prefix = "perplexity");
+
+// The parameters of every metric that scores a corpus window by window (perplexity,
+// kl_divergence): the corpus rules, the batch size and a cap on the windows for quick runs.
+// A metric's parameter struct derives from it (and may change the default protocol in its
+// constructor); window_schema declares the fields once for all of them.
+struct WindowParams : CorpusParams {
+  std::int64_t batch_size = 4;   // windows per forward pass
+  std::int64_t max_windows = 0;  // 0: all; else the first max_windows windows (documents: whole
+                                 // pages until at least that many windows)
+};
+
+// build_corpus, then only the first params.max_windows windows are kept (a reduced run, said so
+// in Corpus::method; documents: whole pages until at least max_windows windows).
+Result<Corpus> build_corpus(const Model& model, const std::filesystem::path& file, const WindowParams& params,
+                            const std::string& thing_prefix = "perplexity");
+
+// The schema of a WindowParams-derived Cfg: protocol (restricted to `protocols`, documented by
+// `protocol_doc`), max_length, stride, n_ctx, batch_size, max_tokens, max_windows, add_bos, then
+// the metric's own `extra` fields.
+template <class Cfg, class... Extra>
+Schema<Cfg> window_schema(std::vector<std::string> protocols, std::string protocol_doc, Extra... extra) {
+  static_assert(std::is_base_of_v<WindowParams, Cfg>, "window_schema: Cfg must derive from qrun::WindowParams");
+  using Str = Field<Cfg, std::string>;
+  using Int = Field<Cfg, std::int64_t>;
+  return Schema<Cfg>(
+      Str("protocol", &Cfg::protocol).choices(std::move(protocols)).doc(std::move(protocol_doc)),
+      Int("max_length", &Cfg::max_length).min(0).unit("tokens")
+          .doc("sliding and documents: window length; 0 = the model's max_position_embeddings"),
+      Int("stride", &Cfg::stride).min(0).unit("tokens").doc("sliding: window step; 0 = max_length / 2"),
+      Int("n_ctx", &Cfg::n_ctx).min(4).unit("tokens").doc("chunks: chunk length (llama.cpp -c)"),
+      Int("batch_size", &Cfg::batch_size).range(1, 4096).unit("windows").doc("windows per forward pass"),
+      Int("max_tokens", &Cfg::max_tokens).min(0).unit("tokens")
+          .doc("quick runs: 0 = the whole file; else only the first max_tokens tokens (documents: whole pages "
+               "until reached); recorded in the method text"),
+      Int("max_windows", &Cfg::max_windows).min(0).unit("windows")
+          .doc("quick runs: 0 = all; else only the first max_windows windows (documents: whole pages until at "
+               "least that many); recorded in the method text"),
+      Str("add_bos", &Cfg::add_bos).choices({"auto", "always", "never"})
+          .doc("sliding/chunks: auto = the protocol's rule (the tokenizer's own special tokens), or force BOS on/off"),
+      std::move(extra)...);
+}
 
 }  // namespace qrun

@@ -52,8 +52,18 @@ nlohmann::json Corpus::details() const {
   return j;
 }
 
-Result<Corpus> build_corpus(const Model& model, const std::filesystem::path& file, const CorpusParams& p,
-                            const std::string& thing) {
+namespace {
+
+// The first max_windows of sliding/chunks windows (0: all), said in the method text.
+void keep_first_windows(Corpus& c, std::int64_t max_windows) {
+  const auto all = static_cast<std::int64_t>(c.windows.size());
+  if (max_windows == 0 || all <= max_windows) return;
+  c.windows.resize(static_cast<std::size_t>(max_windows));
+  c.method += " Reduced run: only the first " + str(max_windows) + " of these " + str(all) + " windows were scored (max_windows).";
+}
+
+Result<Corpus> build(const Model& model, const std::filesystem::path& file, const CorpusParams& p,
+                     std::int64_t max_windows, const std::string& thing) {
   const Tokenizer& tok = model.tokenizer();
   const ModelConfig& cfg = model.config();
   if (p.protocol != "sliding" && p.protocol != "chunks" && p.protocol != "documents")
@@ -64,11 +74,12 @@ Result<Corpus> build_corpus(const Model& model, const std::filesystem::path& fil
     return Error{thing + ".add_bos", "the documents protocol feeds no BOS of its own (lm-eval adds no special tokens)",
                  "leave add_bos = \"auto\" with protocol = \"documents\""};
   if (p.max_tokens < 0) return Error{thing + ".max_tokens", "is negative", "use 0 (all) or a positive count"};
+  if (max_windows < 0) return Error{thing + ".max_windows", "is negative", "use 0 (all) or a positive count"};
   auto raw = read_file(file, thing);
   if (!raw) return raw.error();
 
   Corpus c;
-  const std::string cut = p.max_tokens ? " (the first " + str(p.max_tokens) + " tokens only, max_tokens)" : "";
+  const std::string cut = p.max_tokens ? " (reduced run: the first " + str(p.max_tokens) + " tokens only, max_tokens)" : "";
   if (p.protocol == "sliding" || p.protocol == "chunks") {
     const auto bos = tok.bos_id();
     if (p.add_bos == "always" && !bos)
@@ -114,6 +125,7 @@ Result<Corpus> build_corpus(const Model& model, const std::filesystem::path& fil
                  (c.bos ? " with BOS fed as each chunk's first token" : "") + ", scoring only the last " +
                  str(c.n_ctx - 1 - c.n_ctx / 2) + " tokens of each chunk (positions n_ctx/2+1 .. n_ctx-1).";
     }
+    keep_first_windows(c, max_windows);
     return c;
   }
 
@@ -128,6 +140,7 @@ Result<Corpus> build_corpus(const Model& model, const std::filesystem::path& fil
   std::int64_t all_tokens = 0;
   for (std::size_t d = 0; d < pages.size(); ++d) {
     if (p.max_tokens && static_cast<std::int64_t>(c.ids.size()) >= p.max_tokens) break;
+    if (max_windows && static_cast<std::int64_t>(c.windows.size()) >= max_windows) break;
     const auto ids = tok.encode(wikitext::detokenize(pages[d]), false);
     const auto n = static_cast<std::int64_t>(ids.size());
     auto ws = plan_rolling(n, c.max_length, c.prefix_token);
@@ -148,13 +161,26 @@ Result<Corpus> build_corpus(const Model& model, const std::filesystem::path& fil
   c.tokens_in_text = all_tokens;
   c.method = "lm-evaluation-harness wikitext task: the file split into pages as EleutherAI/wikitext_document_level "
              "(a new page at each level-1 heading), " + str(static_cast<std::int64_t>(c.documents.size())) + " of " +
-             str(static_cast<std::int64_t>(pages.size())) + " pages used" + (p.max_tokens ? " (max_tokens=" + str(p.max_tokens) + ")" : "") +
+             str(static_cast<std::int64_t>(pages.size())) + " pages used" + (p.max_tokens ? " (reduced run: max_tokens=" + str(p.max_tokens) + ")" : "") +
+             (max_windows ? " (reduced run: whole pages until max_windows=" + str(max_windows) + " windows)" : "") +
              "; each page detokenized by wikitext_detokenizer, tokenized without special tokens, and scored by rolling "
              "log-likelihood (windows of max_length=" + str(c.max_length) + ", the first fed after prefix token " +
              str(c.prefix_token) + ", every token scored once); word_perplexity = exp(-Σ ll / Σ words), "
              "byte_perplexity = exp(-Σ ll / Σ bytes), bits_per_byte = -Σ ll / Σ bytes / ln 2, with words = "
              "len(re.split(r\"\\s+\", page)) and bytes = UTF-8 bytes of the page before detokenization.";
   return c;
+}
+
+}  // namespace
+
+Result<Corpus> build_corpus(const Model& model, const std::filesystem::path& file, const CorpusParams& params,
+                            const std::string& thing_prefix) {
+  return build(model, file, params, 0, thing_prefix);
+}
+
+Result<Corpus> build_corpus(const Model& model, const std::filesystem::path& file, const WindowParams& params,
+                            const std::string& thing_prefix) {
+  return build(model, file, params, params.max_windows, thing_prefix);
 }
 
 }  // namespace qrun

@@ -15,30 +15,13 @@
 
 namespace {
 
-struct KlDivergence {
-  std::string protocol = "chunks";
-  std::int64_t max_length = 0;
-  std::int64_t stride = 0;
-  std::int64_t n_ctx = 512;
-  std::int64_t batch_size = 4;
-  std::int64_t max_tokens = 0;
-  std::string add_bos = "auto";
+struct KlDivergence : qrun::WindowParams {
+  KlDivergence() { protocol = "chunks"; }  // llama.cpp's KL mode
 };
 
-const auto schema = qrun::schema<KlDivergence>(
-    qrun::field("protocol", &KlDivergence::protocol)
-        .choices({"sliding", "chunks"})
-        .doc("which perplexity windows to compare on: chunks = llama.cpp's KL mode; sliding = the HF doc's windows"),
-    qrun::field("max_length", &KlDivergence::max_length)
-        .min(0).unit("tokens").doc("sliding: window length; 0 = the model's max_position_embeddings"),
-    qrun::field("stride", &KlDivergence::stride).min(0).unit("tokens").doc("sliding: window step; 0 = max_length / 2"),
-    qrun::field("n_ctx", &KlDivergence::n_ctx).min(4).unit("tokens").doc("chunks: chunk length (llama.cpp -c)"),
-    qrun::field("batch_size", &KlDivergence::batch_size).range(1, 4096).unit("windows").doc("windows per forward pass"),
-    qrun::field("max_tokens", &KlDivergence::max_tokens)
-        .min(0).unit("tokens").doc("0 = the whole file; else only the first max_tokens tokens"),
-    qrun::field("add_bos", &KlDivergence::add_bos)
-        .choices({"auto", "always", "never"})
-        .doc("auto = the protocol's rule (the tokenizer's own special tokens), or force BOS on/off"));
+const auto schema = qrun::window_schema<KlDivergence>(
+    {"sliding", "chunks"},
+    "which perplexity windows to compare on: chunks = llama.cpp's KL mode; sliding = the HF doc's windows");
 
 bool same_model(const qrun::VariantModel& v, const qrun::Model* baseline) {
   return v.is_baseline || v.model == baseline;
@@ -59,8 +42,7 @@ qrun::Result<std::vector<qrun::MetricResult>> evaluate(const KlDivergence& p, co
                              std::to_string(base.config().vocab_size),
                          "compare variants of the same model"};
   }
-  const qrun::CorpusParams cp{p.protocol, p.max_length, p.stride, p.n_ctx, p.max_tokens, p.add_bos};
-  auto corpus = qrun::build_corpus(base, in.dataset->path, cp, "kl_divergence");
+  auto corpus = qrun::build_corpus(base, in.dataset->path, p, "kl_divergence");
   if (!corpus) return corpus.error();
   const qrun::Corpus& c = *corpus;
 

@@ -16,33 +16,12 @@
 
 namespace {
 
-struct Perplexity {
-  std::string protocol = "sliding";
-  std::int64_t max_length = 0;
-  std::int64_t stride = 0;
-  std::int64_t n_ctx = 512;
-  std::int64_t batch_size = 4;
-  std::int64_t max_tokens = 0;
-  std::string add_bos = "auto";
-};
+struct Perplexity : qrun::WindowParams {};  // protocol "sliding" by default
 
-const auto schema = qrun::schema<Perplexity>(
-    qrun::field("protocol", &Perplexity::protocol)
-        .choices({"sliding", "chunks", "documents"})
-        .doc("sliding = Hugging Face perplexity doc; chunks = llama.cpp llama-perplexity; documents = "
-             "lm-evaluation-harness wikitext (word/byte perplexity, bits per byte)"),
-    qrun::field("max_length", &Perplexity::max_length)
-        .min(0).unit("tokens")
-        .doc("window length for sliding and documents; 0 = the model's max_position_embeddings"),
-    qrun::field("stride", &Perplexity::stride).min(0).unit("tokens").doc("sliding: window step; 0 = max_length / 2"),
-    qrun::field("n_ctx", &Perplexity::n_ctx).min(4).unit("tokens").doc("chunks: chunk length (llama.cpp -c)"),
-    qrun::field("batch_size", &Perplexity::batch_size).range(1, 4096).unit("windows").doc("windows per forward pass"),
-    qrun::field("max_tokens", &Perplexity::max_tokens)
-        .min(0).unit("tokens")
-        .doc("0 = the whole file; else only the first max_tokens tokens (documents: whole pages until reached)"),
-    qrun::field("add_bos", &Perplexity::add_bos)
-        .choices({"auto", "always", "never"})
-        .doc("sliding/chunks: auto = the protocol's rule (the tokenizer's own special tokens), or force BOS on/off"));
+const auto schema = qrun::window_schema<Perplexity>(
+    {"sliding", "chunks", "documents"},
+    "sliding = Hugging Face perplexity doc; chunks = llama.cpp llama-perplexity; documents = "
+    "lm-evaluation-harness wikitext (word/byte perplexity, bits per byte)");
 
 // Accumulates the per-protocol sums. Every sum is float64.
 struct Sums {
@@ -118,8 +97,7 @@ qrun::Result<std::vector<qrun::MetricResult>> evaluate(const Perplexity& p, cons
   for (const qrun::VariantModel& v : in.variants) {
     if (!v.model) return qrun::Error{"perplexity", "variant " + v.name + " has no model", "report this as a bug"};
     qrun::Model& model = *v.model;
-    const qrun::CorpusParams cp{p.protocol, p.max_length, p.stride, p.n_ctx, p.max_tokens, p.add_bos};
-    auto corpus = qrun::build_corpus(model, in.dataset->path, cp);
+    auto corpus = qrun::build_corpus(model, in.dataset->path, p);
     if (!corpus) return corpus.error();
     const qrun::Corpus& c = *corpus;
     Sums sums;
