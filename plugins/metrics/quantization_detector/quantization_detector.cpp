@@ -1,0 +1,122 @@
+// quantization_detector: are a model's linear weights dequantized bitsandbytes weights (NF4/FP4
+// blocks with at most 16 values proportional to the code book, LLM.int8 rows on an absmax/127
+// grid)? The test, its tolerance and the decision rule are qrun/forensics/dequant_detector.hpp's.
+// Every variant is examined, and so is the baseline: a genuine baseline must give "no evidence"
+// (the false-positive check), recorded beside each variant's verdict.
+#include <qrun/forensics/dequant_detector.hpp>
+#include <qrun/plugin.hpp>
+
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fx = qrun::forensics;
+
+struct Params {
+  std::int64_t max_units = fx::kDefaultMaxUnits;
+  std::int64_t min_units = fx::kDefaultMinUnits;
+  double fit_threshold = fx::kDefaultFitThreshold;
+  double chance_ceiling = fx::kDefaultChanceCeiling;
+  std::int64_t seed = 0;
+};
+
+const auto schema = qrun::schema<Params>(
+    qrun::field("max_units", &Params::max_units).min(0).unit("units")
+        .doc("blocks/rows examined per layer and scheme, evenly sampled (0: all)"),
+    qrun::field("min_units", &Params::min_units).min(1).unit("units")
+        .doc("a scheme is tested on a layer only when the layer gives it this many non-zero units"),
+    qrun::field("fit_threshold", &Params::fit_threshold).range(0.0, 1.0)
+        .doc("fraction of a layer's units that must fit the scheme to flag the layer"),
+    qrun::field("chance_ceiling", &Params::chance_ceiling).range(0.0, 1.0)
+        .doc("highest fraction of a Gaussian reference's units that may fit for a flag to count"),
+    qrun::field("seed", &Params::seed).min(0).doc("seed of the Gaussian reference"));
+
+// One row per layer: its best scheme with the observed and chance rates.
+nlohmann::json layer_rows(const fx::DetectionReport& r) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (const fx::LayerEvidence& l : r.layers) {
+    nlohmann::json j = {{"name", l.name}, {"kind", l.kind}, {"effective_dtype", std::string(qrun::to_string(l.effective_dtype))},
+                        {"flagged", l.flagged}, {"best", nullptr}};
+    if (const fx::CandidateEvidence* b = l.best_evidence()) {
+      j["best"] = fx::short_name(b->candidate);
+      j["unit_fit_rate"] = b->observed.unit_rate();
+      j["chance_unit_fit_rate"] = b->chance.unit_rate();
+      j["element_fit_rate"] = b->observed.element_rate();
+      j["chance_element_fit_rate"] = b->chance.element_rate();
+      j["units"] = b->observed.units;
+      j["mean_distinct_per_unit"] = b->observed.mean_distinct();
+    }
+    rows.push_back(std::move(j));
+  }
+  return rows;
+}
+
+// Mean over tested layers of the best scheme's unit fit rate, observed and on the reference.
+std::pair<double, double> mean_best_rates(const fx::DetectionReport& r) {
+  double observed = 0, chance = 0;
+  std::int64_t n = 0;
+  for (const fx::LayerEvidence& l : r.layers)
+    if (const fx::CandidateEvidence* b = l.best_evidence()) {
+      observed += b->observed.unit_rate();
+      chance += b->chance.unit_rate();
+      ++n;
+    }
+  return n > 0 ? std::pair{observed / n, chance / n} : std::pair{0.0, 0.0};
+}
+
+qrun::Result<std::vector<qrun::MetricResult>> evaluate(const Params& p, const qrun::MetricInputs& in,
+                                                       qrun::RunContext&) {
+  using qrun::Better;
+  fx::DetectorConfig config;
+  config.max_units = p.max_units;
+  config.min_units = p.min_units;
+  config.fit_threshold = p.fit_threshold;
+  config.chance_ceiling = p.chance_ceiling;
+  config.seed = static_cast<std::uint64_t>(p.seed);
+  QRUN_TRY(fx::check_config(config, "quantization_detector"));
+  if (!in.baseline) return qrun::Error{"quantization_detector", "got no baseline model", "report this as a bug"};
+  auto baseline = fx::detect_dequantized(*in.baseline, config);
+  if (!baseline) return baseline.error().within("quantization_detector baseline:");
+
+  std::vector<qrun::MetricResult> results;
+  for (const qrun::VariantModel& v : in.variants) {
+    if (!v.model) return qrun::Error{"quantization_detector", "variant " + v.name + " has no model", "report this as a bug"};
+    qrun::Result<fx::DetectionReport> report = *baseline;
+    if (v.model != in.baseline) report = fx::detect_dequantized(*v.model, config);
+    if (!report) return report.error().within("quantization_detector variant " + v.name + ":");
+    const fx::Verdict& verdict = report->verdict;
+    const auto [observed, chance] = mean_best_rates(*report);
+    const std::int64_t tested = verdict.tested_layers;
+    qrun::MetricResult r;
+    r.values = {
+        {"dequantized", verdict.dequantized ? 1.0 : 0.0, std::nullopt, tested, "", Better::none, ""},
+        {"flagged_layers", static_cast<double>(verdict.flagged_layers + verdict.other_flagged_layers), std::nullopt,
+         tested, "layers", Better::none, ""},
+        // mean over tested layers of the best scheme's fraction of fitting units, and the same on the reference
+        {"unit_fit_rate", 100.0 * observed, std::nullopt, tested, "%", Better::none, ""},
+        {"chance_unit_fit_rate", 100.0 * chance, std::nullopt, tested, "%", Better::none, ""},
+        // the false-positive check: layers flagged on the baseline (0 for a genuine baseline)
+        {"baseline_flagged_layers",
+         static_cast<double>(baseline->verdict.flagged_layers + baseline->verdict.other_flagged_layers), std::nullopt,
+         baseline->verdict.tested_layers, "layers", Better::lower, ""},
+    };
+    r.details = {{"verdict", verdict.text()},
+                 {"scheme", verdict.candidate ? nlohmann::json(fx::short_name(*verdict.candidate)) : nlohmann::json()},
+                 {"baseline_verdict", baseline->verdict.text()},
+                 {"layers", layer_rows(*report)}};
+    r.method = fx::decision_rule(config) +
+               " The same detector runs on the baseline as the false-positive check (baseline_flagged_layers; a "
+               "genuine baseline gives 'no evidence').";
+    results.push_back(std::move(r));
+  }
+  return results;
+}
+
+}  // namespace
+
+QRUN_PLUGIN("quantization_detector", "0.1.0",
+            qrun::metric("quantization_detector", schema, qrun::MetricSpec{false, false},
+                         "Detects linear weights that are dequantized NF4/FP4/LLM.int8 weights, with the baseline as "
+                         "false-positive check",
+                         evaluate));
