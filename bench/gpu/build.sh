@@ -18,4 +18,5 @@ TORCH_CMAKE=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$TORCH_CMAKE;$P/usr" -DQRUN_ASSETS="$PWD/.gpu-assets" \
   -DCMAKE_DISABLE_FIND_PACKAGE_CURL=ON ${QRUN_GPU_CMAKE_ARGS:-}
-cmake --build build-gpu -j "$(nproc)"
+# QRUN_GPU_TARGETS: build only these targets (e.g. "qrun qrun_hf test_backend"); default all.
+cmake --build build-gpu -j "$(nproc)" ${QRUN_GPU_TARGETS:+--target $QRUN_GPU_TARGETS}

@@ -16,16 +16,18 @@ RunContext& test_context() {
   return *ctx;
 }
 
-Result<std::unique_ptr<Model>> try_load_model(const std::filesystem::path& folder, const std::string& dtype) {
+Result<std::unique_ptr<Model>> try_load_model(const std::filesystem::path& folder, const std::string& dtype,
+                                              const std::string& device) {
   hf::HfParams p;
   p.path = folder.string();
   p.dtype = dtype;
-  p.device = "cpu";
+  p.device = device;
   return hf::load_hf_model(p, test_context());
 }
 
-std::unique_ptr<Model> load_model(const std::filesystem::path& folder, const std::string& dtype) {
-  auto m = try_load_model(folder, dtype);
+std::unique_ptr<Model> load_model(const std::filesystem::path& folder, const std::string& dtype,
+                                  const std::string& device) {
+  auto m = try_load_model(folder, dtype, device);
   if (!m) FAIL("loading " << folder << " failed: " << m.error().message());
   return std::move(*m);
 }

@@ -13,10 +13,12 @@
 
 namespace qrun::test {
 
-// The hf backend on a folder (CPU). Fails the test if loading fails.
-std::unique_ptr<Model> load_model(const std::filesystem::path& folder, const std::string& dtype = "float32");
+// The hf backend on a folder (CPU unless `device` says otherwise). Fails the test if loading fails.
+std::unique_ptr<Model> load_model(const std::filesystem::path& folder, const std::string& dtype = "float32",
+                                  const std::string& device = "cpu");
 // Same, but returns the Result (for error tests).
-Result<std::unique_ptr<Model>> try_load_model(const std::filesystem::path& folder, const std::string& dtype = "float32");
+Result<std::unique_ptr<Model>> try_load_model(const std::filesystem::path& folder, const std::string& dtype = "float32",
+                                              const std::string& device = "cpu");
 RunContext& test_context();
 
 // A tensor from a golden safetensors file.

@@ -1,12 +1,14 @@
 // FourBitLinear: bitsandbytes' Linear4bit (NF4/FP4) with packed storage; the forward dequantizes
-// to the compute dtype and multiplies (MatMul4Bit's path; the fused gemv is the performance
-// issue's business).
+// to the compute dtype and multiplies (MatMul4Bit's path; bitsandbytes' batch-1 gemv_4bit
+// kernel sums in another order and is not reproduced).
 #include <qrun/quant/quant_linear.hpp>
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
 #include <cstring>
+#include <tuple>
+#include <utility>
 #include <sstream>
 
 namespace qrun::quant {
@@ -39,9 +41,18 @@ FourBitLinear::FourBitLinear(FourBitWeight w, at::Tensor bias, c10::ScalarType c
 
 at::Tensor FourBitLinear::forward(const at::Tensor& x) const {
   // dequantize_4bit(B, quant_state) yields the original dtype; MatMul4Bit casts it to A's dtype.
-  at::Tensor w = w_.dequantize(w_.q.dtype).to(compute_);
-  at::Tensor b = bias_.defined() ? bias_.to(compute_) : at::Tensor();
-  return at::linear(x.to(compute_), w, b).to(x.scalar_type());
+  auto dequantized = [&] {
+    return std::make_pair(w_.dequantize(w_.q.dtype).to(compute_), bias_.defined() ? bias_.to(compute_) : at::Tensor());
+  };
+  if (!w_.q.packed.is_cuda()) {
+    auto [w, b] = dequantized();
+    return at::linear(x.to(compute_), w, b).to(x.scalar_type());
+  }
+  {
+    std::lock_guard<std::mutex> lock(cache_mutex_);
+    if (!cached_weight_.defined()) std::tie(cached_weight_, cached_bias_) = dequantized();
+  }
+  return at::linear(x.to(compute_), cached_weight_, cached_bias_).to(x.scalar_type());
 }
 
 at::Tensor FourBitLinear::weight(c10::ScalarType dtype) const { return w_.dequantize(w_.q.dtype).to(dtype); }

@@ -11,7 +11,35 @@
 
 namespace qrun::quant {
 
+namespace {
+
+// The same function with device ops (CUDA activations: no round trip through the host). Each
+// step is the reference loop's float32 arithmetic, so codes and absmax are identical.
+Int8Rows int8_vectorwise_quant_device(const at::Tensor& a_f16, double threshold) {
+  at::Tensor a = a_f16.to(at::kHalf).to(at::kFloat);  // exact widening of float16
+  const float thr = threshold > 0 ? static_cast<float>(c10::Half(static_cast<float>(threshold))) : 0.0f;
+  const bool sparse = threshold > 0;
+  at::Tensor abs = a.abs();
+  at::Tensor outlier = sparse ? abs.ge(thr) : at::Tensor();
+  Int8Rows r;
+  r.absmax = (sparse ? abs.masked_fill(outlier, 0.0) : abs).amax(1);
+  at::Tensor scale = at::div(at::full({}, 127.0f, r.absmax.options()), r.absmax);  // float32 127 / m
+  at::Tensor q = at::round(a * scale.unsqueeze(1)).nan_to_num(0.0);  // half to even; 0 * inf -> 0
+  if (sparse) q.masked_fill_(outlier, 0.0);
+  r.codes = q.to(at::kChar);
+  if (sparse) {
+    r.outlier_cols = outlier.any(0).nonzero().squeeze(1);  // host synchronisation
+    if (a.size(0) > 1 && r.outlier_cols.numel() > 0) r.codes.index_fill_(1, r.outlier_cols, 0);
+  } else {
+    r.outlier_cols = at::empty({0}, a.options().dtype(at::kLong));
+  }
+  return r;
+}
+
+}  // namespace
+
 Int8Rows int8_vectorwise_quant(const at::Tensor& a_f16, double threshold) {
+  if (!a_f16.is_cpu()) return int8_vectorwise_quant_device(a_f16, threshold);
   at::Tensor a = a_f16.to(at::kCPU).to(at::kHalf).to(at::kFloat).contiguous();  // exact widening of float16
   const std::int64_t rows = a.size(0), cols = a.size(1);
   // bitsandbytes compares with the threshold as a float16 (T(threshold) in kInt8VectorQuant,
@@ -81,8 +109,13 @@ at::Tensor int8_vectorwise_dequant(const at::Tensor& codes, const at::Tensor& ab
 at::Tensor int8_linear_matmul(const at::Tensor& a, const at::Tensor& b) {
 #if TORCH_VERSION_MAJOR >= 2
   // at::_int_mm: int8 [m, k] x int8 [k, n] -> int32, CUDA, m > 16, k and n multiples of 8.
-  if (a.is_cuda() && a.size(0) > 16 && a.size(1) >= 16 && a.size(1) % 8 == 0 && b.size(0) % 8 == 0)
-    return at::_int_mm(a.contiguous(), b.t());
+  // Fewer rows (decode): zero rows pad A to 32, so the weight is still read once as int8.
+  if (a.is_cuda() && a.size(1) >= 16 && a.size(1) % 8 == 0 && b.size(0) % 8 == 0) {
+    if (a.size(0) > 16) return at::_int_mm(a.contiguous(), b.t());
+    at::Tensor padded = at::zeros({32, a.size(1)}, a.options());
+    padded.slice(0, 0, a.size(0)).copy_(a);
+    return at::_int_mm(padded, b.t()).slice(0, 0, a.size(0));
+  }
 #endif
   // Exact: products of int8 are <= 127^2 and every partial sum is an integer below 2^53.
   return at::mm(a.to(at::kDouble), b.to(at::kDouble).t()).to(at::kInt);
@@ -111,10 +144,16 @@ at::Tensor int8_mm_dequant(const at::Tensor& acc_i32, const at::Tensor& row_absm
       }
     out = out_f.to(at::kHalf);
   } else {
-    // On CUDA the same formula with ATen ops (the multiply-add is not fused here).
+    // On CUDA the same formula with ATen ops.
     at::Tensor v = acc_i32.to(at::kFloat) * row_absmax.to(at::kFloat).view({-1, 1}) * col_absmax.to(at::kFloat).view({1, -1});
-    v = v * static_cast<double>(kInt8MmDequantConst);
-    if (fused_bias) v = v + bias.to(at::kFloat);
+    // fmaf(v, C, bias): the float32 product v * C is exact in float64; adding the bias there and
+    // rounding to float32 gives the fused result except for rare double-rounding ties (1 ulp).
+    if (fused_bias)
+      v = at::addcmul(bias.to(at::kDouble), v.to(at::kDouble), at::full({}, static_cast<double>(kInt8MmDequantConst),
+                                                                       v.options().dtype(at::kDouble)))
+              .to(at::kFloat);
+    else
+      v = v * static_cast<double>(kInt8MmDequantConst);
     out = v.to(at::kHalf);
   }
   if (bias.defined() && !fused_bias) out.add_(bias);  // bitsandbytes: out.add_(bias) on the float16 result

@@ -1,6 +1,7 @@
 // Batched generation with a KV cache, as transformers' generate() does it: left-padded prompts,
 // positions from the attention mask, greedy argmax or seeded sampling (temperature, top-k,
 // top-p in that order: the LogitsProcessorList generate() builds), stop on eos ids.
+#include "generation.hpp"
 #include "hf_model.hpp"
 
 #include <ATen/ATen.h>
@@ -32,7 +33,8 @@ Result<void> check_config(const GenerationConfig& g, std::int64_t vocab) {
   return {};
 }
 
-// scores [B, V] float32 -> next ids [B] (CPU int64).
+}  // namespace
+
 at::Tensor choose(at::Tensor scores, const GenerationConfig& g, at::Generator& gen) {
   if (!g.do_sample) return scores.argmax(-1).to(at::kCPU);  // first maximum on ties, as torch.argmax
   const double neg_inf = -std::numeric_limits<double>::infinity();
@@ -59,26 +61,24 @@ at::Tensor choose(at::Tensor scores, const GenerationConfig& g, at::Generator& g
   return at::multinomial(probs, 1, /*replacement=*/false, gen).squeeze(-1);
 }
 
-}  // namespace
-
-Result<std::vector<Generation>> HfModel::generate(const std::vector<std::vector<std::int64_t>>& prompts,
-                                                  const GenerationConfig& g) {
-  if (prompts.empty()) return std::vector<Generation>{};
-  QRUN_TRY(check_config(g, config_.vocab_size));
-  std::size_t longest = 0;
+Result<void> check_prompts(const std::vector<std::vector<std::int64_t>>& prompts, const GenerationConfig& g,
+                           std::int64_t vocab) {
+  QRUN_TRY(check_config(g, vocab));
   for (std::size_t i = 0; i < prompts.size(); ++i) {
     if (prompts[i].empty())
       return Error{"prompts[" + std::to_string(i) + "]", "is empty", "give at least one token (e.g. BOS)"};
     for (auto id : prompts[i])
-      if (id < 0 || id >= config_.vocab_size)
+      if (id < 0 || id >= vocab)
         return Error{"prompts[" + std::to_string(i) + "]", "token id " + std::to_string(id) + " outside the vocabulary",
                      "use the model's own tokenizer"};
-    longest = std::max(longest, prompts[i].size());
   }
-  const std::vector<std::int64_t>& stops = g.stop_token_ids.empty() ? config_.eos_token_ids : g.stop_token_ids;
-  const auto b = static_cast<std::int64_t>(prompts.size()), t = static_cast<std::int64_t>(longest);
+  return {};
+}
 
-  c10::InferenceMode guard;
+PackedPrompts pack_prompts(const std::vector<std::vector<std::int64_t>>& prompts, c10::Device device) {
+  std::size_t longest = 0;
+  for (const auto& p : prompts) longest = std::max(longest, p.size());
+  const auto b = static_cast<std::int64_t>(prompts.size()), t = static_cast<std::int64_t>(longest);
   // Left padding: real tokens at the end of each row; padded slots hold id 0 and mask 0.
   at::Tensor ids = at::zeros({b, t}, at::kLong), mask = at::zeros({b, t}, at::kLong);
   for (std::int64_t i = 0; i < b; ++i) {
@@ -87,51 +87,80 @@ Result<std::vector<Generation>> HfModel::generate(const std::vector<std::vector<
     ids[i].slice(0, off).copy_(at::tensor(p, at::kLong));
     mask[i].slice(0, off).fill_(1);
   }
-  ids = ids.to(device_);
-  mask = mask.to(device_);
-  at::Tensor positions = (mask.cumsum(-1) - 1).masked_fill(mask.eq(0), 1);
+  PackedPrompts out;
+  out.ids = ids.to(device);
+  out.mask = mask.to(device);
+  out.positions = (out.mask.cumsum(-1) - 1).masked_fill(out.mask.eq(0), 1);
+  return out;
+}
+
+RowRecorder::RowRecorder(std::size_t rows, std::vector<std::int64_t> stops)
+    : out_(rows), done_(rows, false), stops_(std::move(stops)) {}
+
+bool RowRecorder::add(const std::int64_t* ids) {
+  for (std::size_t i = 0; i < out_.size(); ++i) {
+    if (done_[i]) continue;
+    out_[i].tokens.push_back(ids[i]);
+    if (std::find(stops_.begin(), stops_.end(), ids[i]) != stops_.end()) {
+      out_[i].stopped_on_eos = true;
+      done_[i] = true;
+    }
+  }
+  return all_done();
+}
+
+bool RowRecorder::all_done() const { return std::all_of(done_.begin(), done_.end(), [](bool d) { return d; }); }
+
+void RowRecorder::add_prefill_seconds(double s) {
+  for (auto& o : out_) o.prefill_seconds += s;
+}
+
+void RowRecorder::add_decode_seconds(double s) {
+  for (std::size_t i = 0; i < out_.size(); ++i)
+    if (!done_[i]) out_[i].decode_seconds += s;
+}
+
+Result<std::vector<Generation>> HfModel::generate(const std::vector<std::vector<std::int64_t>>& prompts,
+                                                  const GenerationConfig& g) {
+  if (prompts.empty()) return std::vector<Generation>{};
+  QRUN_TRY(check_prompts(prompts, g, config_.vocab_size));
+  if (g.max_new_tokens == 0) return std::vector<Generation>(prompts.size());
+  // CUDA: a static cache and graph-replayed steps (static_generate.cpp). The CPU keeps the
+  // dynamic cache, whose outputs the golden tests pin.
+  if (device_.is_cuda()) return generate_static(prompts, g, /*allow_graph=*/true);
+  const std::vector<std::int64_t>& stops = g.stop_token_ids.empty() ? config_.eos_token_ids : g.stop_token_ids;
+  const auto b = static_cast<std::int64_t>(prompts.size());
+
+  c10::InferenceMode guard;
+  PackedPrompts packed = pack_prompts(prompts, device_);
+  at::Tensor mask = packed.mask, positions = packed.positions;
 
   at::Generator gen = at::detail::createCPUGenerator(g.seed);
-  std::vector<Generation> out(prompts.size());
-  std::vector<bool> done(prompts.size(), false);
+  RowRecorder rec(prompts.size(), stops);
   KvCache cache;
   using clock = std::chrono::steady_clock;
   auto start = clock::now();
-  if (g.max_new_tokens == 0) return out;
 
-  at::Tensor hidden = decode(ids, positions, mask, &cache);
+  at::Tensor hidden = decode(packed.ids, positions, mask, &cache);
   for (std::int64_t step = 0; step < g.max_new_tokens; ++step) {
     // next_token_logits = logits[:, -1, :] in float32
     at::Tensor scores = logits_from_hidden(hidden.select(1, hidden.size(1) - 1));
     at::Tensor next = choose(scores, g, gen);  // CPU: synchronises the device, so timings are real
     const auto now = clock::now();
     const double seconds = std::chrono::duration<double>(now - start).count();
-    if (step == 0) {
-      for (auto& o : out) o.prefill_seconds = seconds;
-    } else {
-      for (std::size_t i = 0; i < out.size(); ++i)
-        if (!done[i]) out[i].decode_seconds += seconds;
-    }
+    if (step == 0)
+      rec.add_prefill_seconds(seconds);
+    else
+      rec.add_decode_seconds(seconds);
     start = now;
-    const auto* next_ids = next.data_ptr<std::int64_t>();
-    bool all_done = true;
-    for (std::int64_t i = 0; i < b; ++i) {
-      if (done[i]) continue;
-      out[i].tokens.push_back(next_ids[i]);
-      if (std::find(stops.begin(), stops.end(), next_ids[i]) != stops.end()) {
-        out[i].stopped_on_eos = true;
-        done[i] = true;
-      }
-      all_done = all_done && done[i];
-    }
-    if (all_done || step + 1 == g.max_new_tokens) break;
+    if (rec.add(next.data_ptr<std::int64_t>()) || step + 1 == g.max_new_tokens) break;
     // One more token per row (finished rows keep decoding; their tokens are not recorded).
     at::Tensor step_ids = next.to(device_).unsqueeze(1);
     positions = positions.select(1, positions.size(1) - 1).unsqueeze(1) + 1;
     mask = at::cat({mask, at::ones({b, 1}, mask.options())}, 1);
     hidden = decode(step_ids, positions, mask, &cache);
   }
-  return out;
+  return rec.take();
 }
 
 }  // namespace qrun::hf

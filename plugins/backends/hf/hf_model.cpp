@@ -2,6 +2,10 @@
 // compute it (eager attention; SDPA when libtorch >= 2), plus the Model accessors.
 #include "hf_model.hpp"
 
+#ifdef QRUN_HF_CUDA_KERNELS
+#include "decode_kernels.hpp"
+#endif
+
 #include <qrun/error.hpp>
 #include <qrun/params.hpp>
 
@@ -10,6 +14,7 @@
 #include <torch/csrc/api/include/torch/version.h>
 
 #include <cmath>
+#include <initializer_list>
 #include <limits>
 
 namespace qrun::hf {
@@ -165,6 +170,67 @@ at::Tensor HfModel::attention(std::int64_t layer, const at::Tensor& x, const at:
   return proj(layer, kO).forward(out);
 }
 
+void HfModel::embed_and_rope(const at::Tensor& ids, const at::Tensor& positions, at::Tensor& h, at::Tensor& cos,
+                             at::Tensor& sin) const {
+  h = at::embedding(t_.embed, ids).to(compute_st_);
+  // Rotary tables (transformers' RotaryEmbedding.forward, autocast off): freqs = pos * inv_freq
+  // in fp32, emb = cat(freqs, freqs), cos/sin cast to the activations' dtype.
+  at::Tensor freqs = positions.to(at::kFloat).unsqueeze(-1) * inv_freq_;
+  at::Tensor emb = at::cat({freqs, freqs}, -1);
+  cos = emb.cos().to(compute_st_).unsqueeze(1);
+  sin = emb.sin().to(compute_st_).unsqueeze(1);
+}
+
+at::Tensor HfModel::mlp_block(std::int64_t l, const at::Tensor& h, const MergedProjections* merged) const {
+  at::Tensor x = rms_norm(h, t_.post_norm[l]);
+  // Qwen2MLP / LlamaMLP: down_proj(silu(gate_proj(x)) * up_proj(x)).
+  at::Tensor gate, up;
+  if (merged != nullptr && merged->gate_up_w[l].defined()) {
+    at::Tensor gu = at::linear(x, merged->gate_up_w[l], merged->gate_up_b[l]);
+    const auto inter = config_.intermediate_size;
+    gate = gu.slice(-1, 0, inter);
+    up = gu.slice(-1, inter, 2 * inter);
+  } else {
+    gate = proj(l, kGate).forward(x);
+    up = proj(l, kUp).forward(x);
+  }
+  return h + proj(l, kDown).forward(at::silu(gate) * up);
+}
+
+MergedProjections HfModel::merge_projections() const {
+  const auto layers = config_.num_hidden_layers;
+  MergedProjections m;
+  m.qkv_w.resize(layers);
+  m.qkv_b.resize(layers);
+  m.gate_up_w.resize(layers);
+  m.gate_up_b.resize(layers);
+  auto plain = [](const LinearImpl& l) {
+    const std::string k = l.kind();
+    return k == "dense" || k == "nf4" || k == "fp4";
+  };
+  auto merge = [&](std::int64_t l, std::initializer_list<Proj> ps, at::Tensor& w, at::Tensor& b) {
+    std::vector<at::Tensor> ws, bs;
+    bool any_bias = false;
+    for (Proj p : ps) {
+      if (!plain(proj(l, p))) return;
+      any_bias = any_bias || proj(l, p).bias().defined();
+    }
+    for (Proj p : ps) {
+      const LinearImpl& x = proj(l, p);
+      ws.push_back(x.weight(compute_st_));
+      at::Tensor bias = x.bias();
+      bs.push_back(bias.defined() ? bias.to(compute_st_) : at::zeros({x.out_features()}, ws.back().options()));
+    }
+    w = at::cat(ws, 0).contiguous();
+    if (any_bias) b = at::cat(bs, 0).contiguous();
+  };
+  for (std::int64_t l = 0; l < layers; ++l) {
+    merge(l, {kQ, kK, kV}, m.qkv_w[l], m.qkv_b[l]);
+    merge(l, {kGate, kUp}, m.gate_up_w[l], m.gate_up_b[l]);
+  }
+  return m;
+}
+
 at::Tensor HfModel::decode(const at::Tensor& ids, const at::Tensor& positions, const at::Tensor& key_mask,
                            KvCache* cache) {
   const auto t = ids.size(1), s = key_mask.size(1), past = s - t;
@@ -172,13 +238,8 @@ at::Tensor HfModel::decode(const at::Tensor& ids, const at::Tensor& positions, c
     cache->k.resize(config_.num_hidden_layers);
     cache->v.resize(config_.num_hidden_layers);
   }
-  at::Tensor h = at::embedding(t_.embed, ids).to(compute_st_);
-  // Rotary tables (transformers' RotaryEmbedding.forward, autocast off): freqs = pos * inv_freq
-  // in fp32, emb = cat(freqs, freqs), cos/sin cast to the activations' dtype.
-  at::Tensor freqs = positions.to(at::kFloat).unsqueeze(-1) * inv_freq_;
-  at::Tensor emb = at::cat({freqs, freqs}, -1);
-  at::Tensor cos = emb.cos().to(compute_st_).unsqueeze(1);
-  at::Tensor sin = emb.sin().to(compute_st_).unsqueeze(1);
+  at::Tensor h, cos, sin;
+  embed_and_rope(ids, positions, h, cos, sin);
   // Attention mask [B, 1, T, S]: causal over cache indices, padded keys hidden. A padded query
   // also sees itself, so that no softmax row is empty (its output is never used).
   const auto long_opts = at::TensorOptions().dtype(at::kLong).device(device_);
@@ -192,14 +253,111 @@ at::Tensor HfModel::decode(const at::Tensor& ids, const at::Tensor& positions, c
   if ((past == 0 || t == 1) && key_mask.all().item<bool>()) allowed = at::Tensor();
 #endif
   for (std::int64_t l = 0; l < config_.num_hidden_layers; ++l) {
-    at::Tensor residual = h;
-    h = residual + attention(l, rms_norm(h, t_.input_norm[l]), cos, sin, allowed, cache);
-    residual = h;
-    at::Tensor x = rms_norm(h, t_.post_norm[l]);
-    // Qwen2MLP / LlamaMLP: down_proj(silu(gate_proj(x)) * up_proj(x)).
-    h = residual + proj(l, kDown).forward(at::silu(proj(l, kGate).forward(x)) * proj(l, kUp).forward(x));
+    h = h + attention(l, rms_norm(h, t_.input_norm[l]), cos, sin, allowed, cache);
+    h = mlp_block(l, h);
   }
   return rms_norm(h, t_.final_norm);
+}
+
+at::Tensor HfModel::attention_static(std::int64_t layer, const at::Tensor& x, const at::Tensor& cos,
+                                     const at::Tensor& sin, const at::Tensor& allowed, KvCache& cache,
+                                     const MergedProjections* merged) const {
+  const auto b = x.size(0);
+  const auto heads = config_.num_attention_heads, kv_heads = config_.num_key_value_heads, hd = config_.head_dim;
+  at::Tensor q, k, v;
+  if (merged != nullptr && merged->qkv_w[layer].defined()) {
+    at::Tensor qkv = at::linear(x, merged->qkv_w[layer], merged->qkv_b[layer]);
+    q = qkv.slice(-1, 0, heads * hd);
+    k = qkv.slice(-1, heads * hd, (heads + kv_heads) * hd);
+    v = qkv.slice(-1, (heads + kv_heads) * hd, (heads + 2 * kv_heads) * hd);
+  } else {
+    q = proj(layer, kQ).forward(x);
+    k = proj(layer, kK).forward(x);
+    v = proj(layer, kV).forward(x);
+  }
+  q = q.view({b, 1, heads, hd}).transpose(1, 2);
+  k = k.view({b, 1, kv_heads, hd}).transpose(1, 2);
+  v = v.view({b, 1, kv_heads, hd}).transpose(1, 2);
+  q = q * cos + rotate_half(q) * sin;
+  k = k * cos + rotate_half(k) * sin;
+  at::Tensor& kc = cache.k[layer];
+  at::Tensor& vc = cache.v[layer];
+  kc.index_copy_(2, cache.slot, k);
+  vc.index_copy_(2, cache.slot, v);
+  // One query per row: the n_rep query heads that share a KV head (repeat_kv puts head
+  // kv * n_rep + r on KV head kv) become n_rep query rows against that head's keys. The same
+  // products and sums as repeat_kv + attention, without copying the cache n_rep times.
+  const auto n_rep = heads / kv_heads;
+  at::Tensor qg = q.reshape({b, kv_heads, n_rep, hd});
+  at::Tensor out;
+#if TORCH_VERSION_MAJOR >= 2
+  out = at::scaled_dot_product_attention(qg, kc, vc, allowed, 0.0, false);
+#else
+  const double scaling = 1.0 / std::sqrt(static_cast<double>(hd));
+  at::Tensor w = at::matmul(qg, kc.transpose(2, 3)) * scaling;
+  w = w.masked_fill(allowed.logical_not(), -std::numeric_limits<double>::infinity());
+  at::Tensor p = at::softmax(w, -1, at::kFloat).to(qg.scalar_type());
+  out = at::matmul(p, vc);
+#endif
+  out = out.reshape({b, 1, heads * hd});
+  return proj(layer, kO).forward(out);
+}
+
+at::Tensor HfModel::decode_static(const at::Tensor& ids, const at::Tensor& positions, const at::Tensor& key_mask,
+                                  KvCache& cache, const MergedProjections* merged) {
+  at::Tensor h, cos, sin;
+  embed_and_rope(ids, positions, h, cos, sin);
+#ifdef QRUN_HF_CUDA_KERNELS
+  if (h.is_cuda() && merged != nullptr && merged->complete()) return decode_static_fused(h, cos, sin, key_mask, cache, *merged);
+#endif
+  // [B, S_max] -> [B, 1, 1, S_max], broadcast over KV heads and the grouped query rows.
+  at::Tensor allowed = key_mask.view({key_mask.size(0), 1, 1, key_mask.size(1)});
+  for (std::int64_t l = 0; l < config_.num_hidden_layers; ++l) {
+    h = h + attention_static(l, rms_norm(h, t_.input_norm[l]), cos, sin, allowed, cache, merged);
+    h = mlp_block(l, h, merged);
+  }
+  return rms_norm(h, t_.final_norm);
+}
+
+#ifdef QRUN_HF_CUDA_KERNELS
+// decode_static with the fused kernels (decode_kernels.hpp): per layer add+RMSNorm, one q/k/v
+// GEMM, rotary + cache write, attention, o_proj, add+RMSNorm, one gate/up GEMM, silu*up, down:
+// ~10 launches instead of ~45. The residual stream h is updated in place.
+at::Tensor HfModel::decode_static_fused(at::Tensor h, const at::Tensor& cos, const at::Tensor& sin,
+                                        const at::Tensor& key_mask, KvCache& cache, const MergedProjections& m) {
+  const auto b = h.size(0), hidden = config_.hidden_size;
+  const auto heads = config_.num_attention_heads, kv_heads = config_.num_key_value_heads, hd = config_.head_dim;
+  const double eps = config_.rms_norm_eps;
+  h = h.reshape({b, hidden}).contiguous();
+  // SDPA's boolean mask as the additive float mask it becomes anyway: built once per step.
+  at::Tensor bias = at::zeros({b, 1, 1, key_mask.size(1)}, h.options())
+                        .masked_fill(key_mask.logical_not().view({b, 1, 1, key_mask.size(1)}),
+                                     -std::numeric_limits<double>::infinity());
+  at::Tensor x = cuda::add_rms_norm(h, at::Tensor(), t_.input_norm[0], eps);
+  for (std::int64_t l = 0; l < config_.num_hidden_layers; ++l) {
+    at::Tensor qkv = at::linear(x, m.qkv_w[l], m.qkv_b[l]);
+    at::Tensor q = cuda::rotary_and_cache(qkv, cos, sin, heads, kv_heads, cache.k[l], cache.v[l], cache.slot);
+    at::Tensor attn = at::scaled_dot_product_attention(q.view({b, kv_heads, heads / kv_heads, hd}), cache.k[l],
+                                                       cache.v[l], bias, 0.0, false);
+    at::Tensor o = proj(l, kO).forward(attn.reshape({b, heads * hd}));
+    x = cuda::add_rms_norm(h, o, t_.post_norm[l], eps);
+    at::Tensor gu = at::linear(x, m.gate_up_w[l], m.gate_up_b[l]);
+    at::Tensor d = proj(l, kDown).forward(cuda::silu_mul(gu));
+    const at::Tensor& next_norm = l + 1 < config_.num_hidden_layers ? t_.input_norm[l + 1] : t_.final_norm;
+    x = cuda::add_rms_norm(h, d, next_norm, eps);
+  }
+  return x.view({b, 1, hidden});
+}
+#endif
+
+bool HfModel::graph_safe() const {
+  // Kinds whose forward is device ops only (no .item(), nonzero() or host copies); LLM.int8's
+  // outlier-column search needs the host and is not.
+  for (const auto& [name, impl] : linears_) {
+    const std::string k = impl->kind();
+    if (k != "dense" && k != "nf4" && k != "fp4") return false;
+  }
+  return true;
 }
 
 at::Tensor HfModel::hidden_states(const at::Tensor& input_ids, const at::Tensor& attention_mask) {

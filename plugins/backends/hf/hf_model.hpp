@@ -27,9 +27,28 @@ struct DecoderTensors {
 
 using NamedLinears = std::vector<std::pair<std::string, std::shared_ptr<LinearImpl>>>;
 
+// A decode step's projections merged per layer: [q; k; v] and [gate; up] as one weight (and
+// bias) each, so that one GEMM replaces three and two. Only layers whose forward is exactly
+// linear(x, weight(compute), bias()) are merged (dense, nf4, fp4); an empty entry means "use
+// the layers". The same sums as the separate GEMMs, possibly in another order (cuBLAS picks its
+// kernel by shape): decode results agree to rounding, not bit for bit.
+struct MergedProjections {
+  std::vector<at::Tensor> qkv_w, qkv_b, gate_up_w, gate_up_b;  // per layer; undefined: not merged
+  bool complete() const {  // every layer merged
+    for (std::size_t l = 0; l < qkv_w.size(); ++l)
+      if (!qkv_w[l].defined() || !gate_up_w[l].defined()) return false;
+    return !qkv_w.empty();
+  }
+};
+
 // The per-layer keys and values of earlier tokens, [B, kv_heads, S, head_dim] each.
+// Dynamic (default): each step appends (at::cat), S grows. Static (`slot` defined): k/v are
+// preallocated [B, kv_heads, S_max, head_dim] and a step of one token writes its keys and
+// values at index `slot` ([1] int64 on the device) in place: no allocation and no host value
+// per step, which is what lets a CUDA graph replay the step (transformers' StaticCache).
 struct KvCache {
   std::vector<at::Tensor> k, v;
+  at::Tensor slot;
 };
 
 class HfModel final : public Model {
@@ -62,10 +81,40 @@ class HfModel final : public Model {
   // Returns the hidden states after the final norm, [B, T, hidden], compute dtype.
   at::Tensor decode(const at::Tensor& ids, const at::Tensor& positions, const at::Tensor& key_mask, KvCache* cache);
 
+  // One token per row against a static cache: ids/positions [B, 1], key_mask [B, S_max] bool
+  // (true = a real token at that slot; the caller marks cache->slot before the step). No host
+  // synchronisation and no allocation that depends on values: safe to capture in a CUDA graph.
+  // Returns the hidden states after the final norm, [B, 1, hidden], compute dtype.
+  at::Tensor decode_static(const at::Tensor& ids, const at::Tensor& positions, const at::Tensor& key_mask,
+                           KvCache& cache, const MergedProjections* merged = nullptr);
+  // The merged weights of the current layers (built per generation: layers or their weights may
+  // change between calls, e.g. a defense editing weights in place).
+  MergedProjections merge_projections() const;
+
+  // generate() after the prompt checks, with a static cache (and, on CUDA with libtorch 2,
+  // greedy steps replayed from one CUDA graph). generate() takes this path on CUDA; on the CPU
+  // it is reachable for tests, which compare it with the dynamic-cache path.
+  Result<std::vector<Generation>> generate_static(const std::vector<std::vector<std::int64_t>>& prompts,
+                                                  const GenerationConfig& config, bool allow_graph);
+  // Whether every linear layer is of a kind whose forward is graph-safe (no host sync).
+  bool graph_safe() const;
+
  private:
   const LinearImpl& proj(std::int64_t layer, Proj p) const { return *linears_[layer * kProjCount + p].second; }
   at::Tensor attention(std::int64_t layer, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                        const at::Tensor& allowed, KvCache* cache) const;
+#ifdef QRUN_HF_CUDA_KERNELS
+  at::Tensor decode_static_fused(at::Tensor h, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& key_mask,
+                                 KvCache& cache, const MergedProjections& merged);
+#endif
+  // The attention of one new token per row against a static cache (see decode_static).
+  at::Tensor attention_static(std::int64_t layer, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                              const at::Tensor& allowed, KvCache& cache, const MergedProjections* merged) const;
+  // Embedding and the rotary tables for `positions` [B, T]: h [B, T, hidden], cos/sin [B, 1, T, hd].
+  void embed_and_rope(const at::Tensor& ids, const at::Tensor& positions, at::Tensor& h, at::Tensor& cos,
+                      at::Tensor& sin) const;
+  // The residual MLP half of layer `l` (post-attention norm, gate/up/down).
+  at::Tensor mlp_block(std::int64_t layer, const at::Tensor& h, const MergedProjections* merged = nullptr) const;
   at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight) const;
   std::size_t index_of(const std::string& name) const;  // throws ErrorException if unknown
 

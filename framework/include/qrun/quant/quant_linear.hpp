@@ -21,6 +21,7 @@
 #include <c10/core/Device.h>
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -73,6 +74,9 @@ class FourBitLinear final : public LinearImpl {
   std::int64_t in_features() const override { return w_.q.shape[1]; }
   std::int64_t out_features() const override { return w_.q.shape[0]; }
   // Linear4bit/MatMul4Bit: linear(x, dequantize_4bit(W).to(compute), bias.to(compute)).
+  // On CUDA the dequantized weight is computed once and kept (a speed cache of out x in
+  // compute-dtype values, not counted in storage(): the results are the same bits as
+  // dequantizing every call); on the CPU it is dequantized in every call.
   at::Tensor forward(const at::Tensor& x) const override;
   at::Tensor weight(c10::ScalarType dtype) const override;
   at::Tensor bias() const override;
@@ -89,6 +93,8 @@ class FourBitLinear final : public LinearImpl {
   FourBitWeight w_;
   at::Tensor bias_;  // stored dtype
   c10::ScalarType compute_;
+  mutable std::mutex cache_mutex_;
+  mutable at::Tensor cached_weight_, cached_bias_;  // CUDA only, see forward()
 };
 
 // Quantizes a dense weight [out, in] (and keeps its bias). `name` names the layer in errors.
