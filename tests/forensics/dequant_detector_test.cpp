@@ -171,6 +171,23 @@ TEST_CASE("a dequantized NF4 tiny-qwen2 is detected as NF4 blocksize 64 in every
   }
 }
 
+TEST_CASE("a dequantized NF4 rounded to float16 and then to bfloat16 is still detected", "[forensics][detector]") {
+  // Double rounding (bitsandbytes dequantizes to the float16 compute dtype, the checkpoint is saved
+  // as bfloat16) can exceed the single-rounding bound in a few units; the 95 % fit threshold absorbs it.
+  const auto original = load_model("models/tiny-qwen2");
+  auto m = dequantized(*original, Scheme::nf4, at::kHalf);
+  const at::ScalarType compute = to_scalar_type(m->compute_dtype());
+  for (const std::string& name : m->linear_names()) {
+    const LinearImpl& l = m->linear(name);
+    REQUIRE(m->set_linear(name, make_dense_linear(l.weight(at::kHalf).to(at::kBFloat16), l.bias(), compute)).ok());
+  }
+  const auto r = detect(*m);
+  INFO(r.verdict.text());
+  REQUIRE(r.verdict.dequantized);
+  REQUIRE(*r.verdict.candidate == fx::Candidate{fx::GridScheme::nf4, 64});
+  REQUIRE(r.verdict.flagged_layers == static_cast<std::int64_t>(r.layers.size()));
+}
+
 TEST_CASE("a dequantized LLM.int8 tiny-qwen2 is detected as int8 rows in every storage dtype",
           "[forensics][detector]") {
   const auto original = load_model("models/tiny-qwen2");
@@ -247,3 +264,4 @@ TEST_CASE("the quantization_detector metric flags an nf4 variant and not its bas
   REQUIRE(value((*results)[1], "baseline_flagged_layers") == 0.0);
   REQUIRE((*results)[1].details["scheme"] == "nf4 bs64");
 }
+

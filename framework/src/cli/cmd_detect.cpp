@@ -2,7 +2,7 @@
 // blocks, LLM.int8 rows)? Per linear layer: the best-fitting scheme, its fit rate and the rate a
 // Gaussian reference of the same shape reaches by chance; then the verdict
 // (qrun/forensics/dequant_detector.hpp states the rule). Exit 0 whenever a verdict is printed.
-//   qrun detect --model M [--json] [--max-units N] [--seed S] [--fit-threshold F] [--chance-ceiling F]
+//   qrun detect --model M [--json] [--max-values N] [--seed S] [--fit-threshold F] [--chance-ceiling F]
 #include "cli/command.hpp"
 #include "registry/registry.hpp"
 
@@ -23,7 +23,7 @@ namespace po = boost::program_options;
 namespace qrun::cli {
 namespace {
 
-const char* kUsage = "qrun detect --model M [--json] [--max-units N] [--seed S] [--fit-threshold F] [--chance-ceiling F]";
+const char* kUsage = "qrun detect --model M [--json] [--max-values N] [--seed S] [--fit-threshold F] [--chance-ceiling F]";
 
 std::string pct(double fraction) {
   char buf[32];
@@ -55,6 +55,11 @@ void print_text(const std::string& model, const forensics::DetectionReport& r) {
                 b ? forensics::short_name(b->candidate).c_str() : "untested", units.c_str(), values.c_str(), distinct,
                 l.flagged ? "yes" : "no");
   }
+  std::int64_t quantized = 0;
+  for (const auto& l : r.layers) quantized += l.kind != "dense";
+  if (quantized > 0)
+    std::cout << "\nnote: " << quantized << " layers are stored quantized (see --json's kind); the weights examined are "
+              << "their dequantized values, so they fit by construction.\n";
   std::cout << "\nverdict: " << r.verdict.text() << "\n\nrule: " << forensics::decision_rule(r.config)
             << "\n(chance) = the same test on Gaussian weights of the layer's shape, std and format.\n";
 }
@@ -62,7 +67,7 @@ void print_text(const std::string& model, const forensics::DetectionReport& r) {
 int detect(const po::variables_map& vm, const GlobalOptions& global) {
   c10::InferenceMode guard;
   forensics::DetectorConfig config;
-  config.max_units = vm["max-units"].as<std::int64_t>();
+  config.max_values = vm["max-values"].as<std::int64_t>();
   config.seed = vm["seed"].as<std::uint64_t>();
   config.fit_threshold = vm["fit-threshold"].as<double>();
   config.chance_ceiling = vm["chance-ceiling"].as<double>();
@@ -106,8 +111,8 @@ int run_detect(const std::vector<std::string>& args, const GlobalOptions& global
   desc.add_options()
       ("model", po::value<std::string>()->value_name("M"), "model folder or hub id (loaded by the hf backend as stored)")
       ("json", "print the evidence as JSON instead of a table")
-      ("max-units", po::value<std::int64_t>()->value_name("N")->default_value(forensics::kDefaultMaxUnits),
-       "blocks/rows examined per layer and scheme, evenly sampled (0: all)")
+      ("max-values", po::value<std::int64_t>()->value_name("N")->default_value(forensics::kDefaultMaxValues),
+       "values examined per layer and scheme, whole blocks/rows evenly sampled (0: all)")
       ("seed", po::value<std::uint64_t>()->value_name("S")->default_value(0), "seed of the Gaussian reference")
       ("fit-threshold", po::value<double>()->value_name("F")->default_value(forensics::kDefaultFitThreshold),
        "fraction of units that must fit to flag a layer")

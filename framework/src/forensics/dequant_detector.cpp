@@ -23,14 +23,15 @@ std::vector<double> four_bit_codes(quant::FourBit t) {
 }
 
 // The units of `w` (float32, contiguous) for `c`: the full units [n, len] (evenly sampled down
-// to max_units when there are more) and, when every unit is kept, the partial last 4-bit block.
+// to max(min_units, max_values / unit length) when there are more) and, when every unit is
+// kept, the partial last 4-bit block.
 struct Units {
   at::Tensor full;
   at::Tensor tail;            // [1, len < blocksize] or undefined
   std::int64_t available = 0; // units the tensor has in all
 };
 
-Units units_of(const at::Tensor& w, const Candidate& c, std::int64_t max_units) {
+Units units_of(const at::Tensor& w, const Candidate& c, const DetectorConfig& config) {
   Units u;
   if (c.scheme == GridScheme::int8) {
     u.full = w.dim() <= 1 ? w.reshape({1, -1}) : w.reshape({-1, w.size(-1)});
@@ -41,9 +42,11 @@ Units units_of(const at::Tensor& w, const Candidate& c, std::int64_t max_units) 
     if (flat.numel() % c.blocksize != 0) u.tail = flat.slice(0, n_full * c.blocksize).reshape({1, -1});
   }
   u.available = u.full.size(0) + (u.tail.defined() ? 1 : 0);
-  if (max_units > 0 && u.available > max_units) {
-    // Evenly spaced full units: index floor(i * n / max_units), i = 0 .. max_units - 1.
-    const at::Tensor idx = at::arange(max_units, at::kLong) * u.full.size(0) / max_units;
+  const std::int64_t len = std::max<std::int64_t>(u.full.size(1), 1);
+  const std::int64_t keep = config.max_values > 0 ? std::max(config.min_units, config.max_values / len) : 0;
+  if (keep > 0 && u.available > keep) {
+    // Evenly spaced full units: index floor(i * n / keep), i = 0 .. keep - 1.
+    const at::Tensor idx = at::div(at::arange(keep, at::kLong) * u.full.size(0), keep, "floor");  // int64
     u.full = u.full.index_select(0, idx);
     u.tail = at::Tensor();
   }
@@ -126,10 +129,8 @@ Result<void> check_config(const DetectorConfig& config, const std::string& thing
   QRUN_TRY(in_unit(config.fit_threshold, "fit_threshold"));
   QRUN_TRY(in_unit(config.chance_ceiling, "chance_ceiling"));
   if (config.min_units < 1) return Error{thing + ".min_units", "must be at least 1", "use a positive count"};
-  if (config.max_units < 0) return Error{thing + ".max_units", "is negative", "use 0 (every unit) or a positive count"};
-  if (config.max_units > 0 && config.max_units < config.min_units)
-    return Error{thing + ".max_units", "is below min_units, so no candidate could be tested",
-                 "use max_units >= min_units, or 0 for every unit"};
+  if (config.max_values < 0)
+    return Error{thing + ".max_values", "is negative", "use 0 (every value) or a positive count"};
   if (config.candidates.empty()) return Error{thing + ".candidates", "is empty", "test at least one scheme"};
   return {};
 }
@@ -153,11 +154,11 @@ Result<LayerEvidence> examine_weight(const std::string& name, const at::Tensor& 
                                    .to(at::kFloat)
                                    .contiguous();
   for (const Candidate& c : config.candidates) {
-    const Units u = units_of(w, c, config.max_units);
+    const Units u = units_of(w, c, config);
     if (u.available < config.min_units) continue;
     CandidateEvidence ce{c, fit_units(u, c, ev.effective_dtype, /*count_distinct=*/true), {}};
     if (ce.observed.units < config.min_units) continue;  // mostly all-zero units
-    ce.chance = fit_units(units_of(reference, c, config.max_units), c, ev.effective_dtype, false);
+    ce.chance = fit_units(units_of(reference, c, config), c, ev.effective_dtype, false);
     ev.tested.push_back(std::move(ce));
   }
   ev.best = best_candidate(ev.tested);

@@ -27,7 +27,10 @@ std::string decision_rule(const DetectorConfig& c) {
        "value times that scale within the rounding of the weight's effective storage format (half an ulp of "
        "the value, plus |code| times half an ulp of the scale, plus 8 float32 ulps). A scheme is tested on a "
        "layer when the layer gives it at least "
-    << c.min_units << " non-zero units (" << (c.max_units > 0 ? "at most " + std::to_string(c.max_units) + ", evenly sampled" : std::string("all"))
+    << c.min_units << " non-zero units ("
+    << (c.max_values > 0 ? "evenly sampled down to about " + std::to_string(c.max_values) + " values, at least " +
+                               std::to_string(c.min_units) + " units"
+                         : std::string("all of them"))
     << "). A layer is flagged when its best scheme fits at least " << percent(c.fit_threshold)
     << " of the units and the same test fits at most " << percent(c.chance_ceiling)
     << " of the units of a Gaussian reference with the layer's shape, std and storage format (seed " << c.seed
@@ -85,7 +88,7 @@ nlohmann::json to_json(const DetectionReport& r) {
   return {{"verdict", std::move(verdict)},
           {"rule", decision_rule(r.config)},
           {"config",
-           {{"max_units", r.config.max_units},
+           {{"max_values", r.config.max_values},
             {"min_units", r.config.min_units},
             {"fit_threshold", r.config.fit_threshold},
             {"chance_ceiling", r.config.chance_ceiling},

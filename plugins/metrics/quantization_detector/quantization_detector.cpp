@@ -14,7 +14,7 @@ namespace {
 namespace fx = qrun::forensics;
 
 struct Params {
-  std::int64_t max_units = fx::kDefaultMaxUnits;
+  std::int64_t max_values = fx::kDefaultMaxValues;
   std::int64_t min_units = fx::kDefaultMinUnits;
   double fit_threshold = fx::kDefaultFitThreshold;
   double chance_ceiling = fx::kDefaultChanceCeiling;
@@ -22,8 +22,8 @@ struct Params {
 };
 
 const auto schema = qrun::schema<Params>(
-    qrun::field("max_units", &Params::max_units).min(0).unit("units")
-        .doc("blocks/rows examined per layer and scheme, evenly sampled (0: all)"),
+    qrun::field("max_values", &Params::max_values).min(0).unit("values")
+        .doc("values examined per layer and scheme, whole blocks/rows evenly sampled (0: all)"),
     qrun::field("min_units", &Params::min_units).min(1).unit("units")
         .doc("a scheme is tested on a layer only when the layer gives it this many non-zero units"),
     qrun::field("fit_threshold", &Params::fit_threshold).range(0.0, 1.0)
@@ -69,7 +69,7 @@ qrun::Result<std::vector<qrun::MetricResult>> evaluate(const Params& p, const qr
                                                        qrun::RunContext&) {
   using qrun::Better;
   fx::DetectorConfig config;
-  config.max_units = p.max_units;
+  config.max_values = p.max_values;
   config.min_units = p.min_units;
   config.fit_threshold = p.fit_threshold;
   config.chance_ceiling = p.chance_ceiling;

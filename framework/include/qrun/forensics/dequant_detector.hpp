@@ -8,7 +8,8 @@
 //
 // Decision rule (DetectorConfig holds the thresholds):
 //   1. A candidate is tested on a layer when the layer gives it at least min_units units with a
-//      non-zero scale (units are sampled evenly when there are more than max_units).
+//      non-zero scale. Units are sampled evenly down to max(min_units, max_values / unit length)
+//      when the layer has more, so a layer costs about max_values values per candidate.
 //   2. A layer is flagged with candidate C when C's unit fit rate (units whose every element
 //      fits) is >= fit_threshold and C's unit fit rate on the Gaussian reference is <=
 //      chance_ceiling (the test has power at this shape and format). The layer's best candidate
@@ -51,20 +52,20 @@ const std::vector<double>& candidate_codes(GridScheme s);
 // 32 included for the backends that accept it).
 std::vector<Candidate> default_candidates();
 
-inline constexpr std::int64_t kDefaultMaxUnits = 2048;
+inline constexpr std::int64_t kDefaultMaxValues = 131072;  // 2048 blocks of 64
 inline constexpr std::int64_t kDefaultMinUnits = 16;
 inline constexpr double kDefaultFitThreshold = 0.95;
 inline constexpr double kDefaultChanceCeiling = 0.01;
 
 struct DetectorConfig {
   std::vector<Candidate> candidates = default_candidates();
-  std::int64_t max_units = kDefaultMaxUnits;   // per layer and candidate; 0: every unit
+  std::int64_t max_values = kDefaultMaxValues; // values sampled per layer and candidate; 0: all
   std::int64_t min_units = kDefaultMinUnits;   // fewer units: the candidate is not tested there
   double fit_threshold = kDefaultFitThreshold; // unit fit rate that flags a layer
   double chance_ceiling = kDefaultChanceCeiling;  // highest reference unit fit rate for a flag
   std::uint64_t seed = 0;                      // the Gaussian reference's generator
 };
-// Refuses thresholds outside [0, 1], min_units < 1, max_units < 0 or an empty candidate list,
+// Refuses thresholds outside [0, 1], min_units < 1, max_values < 0 or an empty candidate list,
 // naming `thing` + the field (e.g. "quantization_detector.fit_threshold").
 Result<void> check_config(const DetectorConfig& config, const std::string& thing);
 
