@@ -25,6 +25,7 @@ ends), median reported.
 import argparse
 import datetime
 import json
+import math
 import os
 import statistics
 import sys
@@ -90,7 +91,7 @@ def measure_ppl(model, tok, args, device):
     tokens = n_chunk * ctx
     return {
         "protocol": "chunks", "n_ctx": ctx, "batch_size": args.ppl_batch, "windows": n_chunk,
-        "tokens_processed": tokens, "tokens_scored": n_scored, "ppl": float(torch.tensor(nll_sum / n_scored).exp()),
+        "tokens_processed": tokens, "tokens_scored": n_scored, "ppl": math.exp(nll_sum / n_scored),
         "seconds_median": sec, "seconds_runs": seconds, "tokens_per_s": tokens / sec,
         "tokenize_seconds": tokenize_seconds, "tokens_per_s_incl_tokenize": tokens / (sec + tokenize_seconds),
         "method": "model(input_ids, labels) per batch of chunks under torch.inference_mode (the loss upcasts "
