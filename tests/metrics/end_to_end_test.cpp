@@ -177,6 +177,42 @@ TEST_CASE("documents perplexity reports word and byte perplexity and bits per by
   CHECK(find(r[0], "tokens").n == r[0].details["tokens_scored"].get<std::int64_t>());
 }
 
+TEST_CASE("max_windows scores only the first windows and says so in the method", "[metrics][perplexity][quick]") {
+  auto model = load_model("models/stories260K");
+  const Dataset data = wikitext();
+  auto r = run_metric("perplexity",
+                      {{"protocol", std::string("sliding")}, {"max_length", std::int64_t{128}}, {"stride", std::int64_t{64}},
+                       {"max_windows", std::int64_t{3}}},
+                      *model, {{"m", model.get(), true}}, &data);
+  CHECK(r[0].details["windows"] == 3);
+  // Window 0 scores tokens 1..127, windows 1 and 2 their last 64 tokens (HF doc's trg_len).
+  CHECK(find(r[0], "tokens").n == 127 + 64 + 64);
+  CHECK(r[0].method.find("Reduced run: only the first 3 of these") != std::string::npos);
+}
+
+TEST_CASE("max_windows with the documents protocol keeps whole pages", "[metrics][perplexity][quick]") {
+  auto model = load_model("models/stories260K");
+  const Dataset data = wikitext();
+  auto r = run_metric("perplexity", {{"protocol", std::string("documents")}, {"max_length", std::int64_t{128}},
+                                     {"max_windows", std::int64_t{1}}},
+                      *model, {{"m", model.get(), true}}, &data);
+  CHECK(r[0].details["documents"] == 1);  // the first page, all of its windows
+  CHECK(r[0].details["windows"].get<std::int64_t>() > 1);
+  CHECK(find(r[0], "tokens").n == r[0].details["tokens_used"].get<std::int64_t>());
+  CHECK(r[0].method.find("max_windows=1") != std::string::npos);
+}
+
+TEST_CASE("kl_divergence with max_windows compares only the first chunks", "[metrics][kl][quick]") {
+  auto model = load_model("models/stories260K");
+  auto noisy = noisy_clone(*model, 0.5);
+  const Dataset data = wikitext();
+  auto r = run_metric("kl_divergence", {{"n_ctx", std::int64_t{128}}, {"max_windows", std::int64_t{2}}}, *model,
+                      {{"noisy", noisy.get(), false}}, &data);
+  CHECK(find(r[0], "kl_mean").n == 2 * 63);
+  CHECK(r[0].details["corpus"]["windows"] == 2);
+  CHECK(r[0].method.find("max_windows") != std::string::npos);
+}
+
 TEST_CASE("KL of an untransformed clone against the baseline is exactly zero with 100 % same top p", "[metrics][kl]") {
   auto model = load_model("models/stories260K");
   auto clone = model->clone();

@@ -65,6 +65,20 @@ TEST_CASE("qrun eval compares a transformed clone with the untransformed baselin
   CHECK(value(j, "same_top_p") <= 100.0);
 }
 
+TEST_CASE("qrun eval applies a transform chain in the given order", "[cli][eval]") {
+  auto r = run_command(base_command("kl_divergence") +
+                       " --transform weight_noise:std=0.001,seed=7 --transform nf4:blocksize=64"
+                       " --param n_ctx=128 --param max_windows=2 --json");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const auto j = last_json(r.output);
+  REQUIRE(j["transforms"].size() == 2);
+  CHECK(j["transforms"][0]["use"] == "weight_noise");  // the defense first, as written
+  CHECK(j["transforms"][1]["use"] == "nf4");
+  CHECK(j["params"]["max_windows"] == 2);
+  CHECK(value(j, "kl_mean") > 0.0);
+}
+
 TEST_CASE("qrun eval with an unknown metric fails with one error line", "[cli][eval][errors]") {
   auto r = run_command(base_command("perplexyty"));
   CHECK(r.exit_code != 0);

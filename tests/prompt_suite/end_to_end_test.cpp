@@ -92,6 +92,8 @@ TEST_CASE("an identical clone of stories260K has KL exactly 0 and full agreement
   check_identical(results[0]);
   check_identical(results[1]);
   CHECK(results[1].details["suite"]["chat"] == false);  // no chat template in stories260K
+  CHECK(results[1].method.find("reduced run") != std::string::npos);  // categories and limit_per_category
+  CHECK(results[1].method.find("limit_per_category") != std::string::npos);
 }
 
 TEST_CASE("an identical clone of tiny-qwen2 with its chat template has KL exactly 0", "[prompt_suite][e2e]") {

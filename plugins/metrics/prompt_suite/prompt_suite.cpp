@@ -60,7 +60,18 @@ const auto schema = qrun::schema<Params>(
 
 std::string method_text(const Params& p, bool chat, std::size_t n_prompts, const std::string& suite) {
   std::ostringstream m;
-  m << "Prompt suite " << suite << ": " << n_prompts << " prompts, "
+  m << "Prompt suite " << suite << ": " << n_prompts << " prompts";
+  if (!p.categories.empty() || p.limit_per_category > 0) {
+    m << " (reduced run:";
+    if (!p.categories.empty()) {
+      m << " categories";
+      for (std::size_t i = 0; i < p.categories.size(); ++i) m << (i ? ", " : " ") << p.categories[i];
+      m << " only" << (p.limit_per_category > 0 ? ";" : "");
+    }
+    if (p.limit_per_category > 0) m << " the first " << p.limit_per_category << " prompts of each category (limit_per_category)";
+    m << ")";
+  }
+  m << ", "
     << (chat ? "each wrapped in the tokenizer's chat template (one user message, generation prompt)"
              : "raw text with the tokenizer's special tokens")
     << "; " << (p.do_sample ? "sampled" : "greedy") << " generation of at most " << p.max_new_tokens
