@@ -71,6 +71,12 @@ struct WindowHidden {
 Result<WindowHidden> forward_windows(Model& model, std::span<const std::int64_t> ids,
                                      std::span<const EvalWindow> windows);
 
+// Float32 logits that the row-chunked helpers below hold at once: 2^21 (8 MiB; 13 rows of a
+// 151936-token vocabulary). Measured on CPU (BENCHMARKS.md, "CPU perplexity"): chunks above
+// glibc's largest mmap threshold (32 MiB) are mapped afresh and page-faulted on every call, about
+// 5-10x slower; much smaller chunks re-read the whole LM head weight for too few rows.
+inline constexpr std::int64_t kLogitChunkElements = std::int64_t{1} << 21;
+
 // Float32 log-softmax rows of the LM head on `hidden` rows [m, hidden] -> [m, vocab]
 // (logits are float32 from logits_from_hidden; log_softmax in float32, as transformers' loss).
 at::Tensor logprob_rows(Model& model, const at::Tensor& hidden);
@@ -79,9 +85,9 @@ at::Tensor logprob_rows(Model& model, const at::Tensor& hidden);
 // float32 logits exist at once; returned as float64 on the CPU. Error naming the row when a
 // log-prob is not finite.
 Result<std::vector<double>> target_logprobs(Model& model, const WindowHidden& wh,
-                                            std::int64_t chunk_elements = std::int64_t{1} << 24);
+                                            std::int64_t chunk_elements = kLogitChunkElements);
 
 // Rows per chunk so that rows × vocab stays under `chunk_elements` (at least 1).
-std::int64_t rows_per_chunk(std::int64_t vocab, std::int64_t chunk_elements = std::int64_t{1} << 24);
+std::int64_t rows_per_chunk(std::int64_t vocab, std::int64_t chunk_elements = kLogitChunkElements);
 
 }  // namespace qrun

@@ -1,6 +1,8 @@
 // Teacher-forced next-token comparison on the baseline's continuations.
 #include "continuation_kl.hpp"
 
+#include <qrun/eval_windows.hpp>
+
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
@@ -41,13 +43,13 @@ Batch make_batch(const std::vector<std::size_t>& members, const std::vector<std:
   return b;
 }
 
-// Log-probabilities [m, V] float32 of row r's scored positions from that model's hidden states.
+// Log-probabilities [k, V] float32 of scored positions [s, s + k) of row r (position j predicts
+// continuation token j), from that model's hidden states, on `device`.
 at::Tensor scored_logprobs(Model& model, const at::Tensor& hidden, std::int64_t row, std::int64_t prompt_len,
-                           std::int64_t m, c10::Device device) {
-  at::Tensor h = hidden.select(0, row).narrow(0, prompt_len - 1, m);
-  at::Tensor logits = model.logits_from_hidden(h).to(device, at::kFloat);
-  // log softmax over the full vocabulary in float32 (KlStats upcasts to float64 per token)
-  return at::log_softmax(logits, /*dim=*/-1);
+                           std::int64_t s, std::int64_t k, c10::Device device) {
+  const at::Tensor h = hidden.select(0, row).narrow(0, prompt_len - 1 + s, k);
+  // logits float32, log softmax over the full vocabulary in float32 (KlStats upcasts to float64 per token)
+  return logprob_rows(model, h).to(device);
 }
 
 }  // namespace
@@ -69,6 +71,7 @@ Result<std::vector<std::vector<KlStats>>> compare_on_continuations(
 
   c10::InferenceMode inference;
   const c10::Device device = baseline.device();
+  const std::int64_t chunk_rows = rows_per_chunk(baseline.config().vocab_size);
   auto progress = ctx.progress("prompt_suite: teacher-forced KL", static_cast<std::int64_t>(scored.size()));
   for (std::size_t begin = 0; begin < scored.size(); begin += static_cast<std::size_t>(batch_size)) {
     const std::size_t end = std::min(scored.size(), begin + static_cast<std::size_t>(batch_size));
@@ -86,15 +89,20 @@ Result<std::vector<std::vector<KlStats>>> compare_on_continuations(
       const std::size_t p = batch.prompts[r];
       const auto prompt_len = static_cast<std::int64_t>(prompt_ids[p].size());
       const auto m = static_cast<std::int64_t>(continuations[p].size());
-      at::Tensor targets = at::tensor(continuations[p], at::kLong).to(device);
-      at::Tensor base_lp = scored_logprobs(baseline, base_hidden, static_cast<std::int64_t>(r), prompt_len, m, device);
-      for (std::size_t v = 0; v < variants.size(); ++v) {
-        at::Tensor var_lp = variants[v] == &baseline
-                                ? base_lp
-                                : scored_logprobs(*variants[v], variant_hidden[v], static_cast<std::int64_t>(r),
-                                                  prompt_len, m, device);
-        auto added = stats[v][p].add(base_lp, var_lp, targets);
-        if (!added) return added.error().within("prompt_suite teacher-forced KL, prompt #" + std::to_string(p) + ":");
+      const at::Tensor all_targets = at::tensor(continuations[p], at::kLong).to(device);
+      const auto row = static_cast<std::int64_t>(r);
+      // Row chunks of at most kLogitChunkElements logits (eval_windows.hpp: far faster on CPU).
+      for (std::int64_t s = 0; s < m; s += chunk_rows) {
+        const std::int64_t k = std::min(chunk_rows, m - s);
+        const at::Tensor targets = all_targets.narrow(0, s, k);
+        const at::Tensor base_lp = scored_logprobs(baseline, base_hidden, row, prompt_len, s, k, device);
+        for (std::size_t v = 0; v < variants.size(); ++v) {
+          const at::Tensor var_lp = variants[v] == &baseline
+                                        ? base_lp
+                                        : scored_logprobs(*variants[v], variant_hidden[v], row, prompt_len, s, k, device);
+          auto added = stats[v][p].add(base_lp, var_lp, targets);
+          if (!added) return added.error().within("prompt_suite teacher-forced KL, prompt #" + std::to_string(p) + ":");
+        }
       }
       progress->advance(1);
     }
