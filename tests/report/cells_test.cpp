@@ -72,7 +72,7 @@ TEST_CASE("changing a category's KL changes that category's cells", "[report]") 
   value_of(doc, 1, "prompt_suite", "kl_mean", "translation")["value"] = 0.25;  // int8
   std::string md = render_md(doc);
   auto row = table_row(md, "### prompt_suite per category: int8", "translation");
-  REQUIRE(row.size() == 7);
+  REQUIRE(row.size() == 8);  // Category + success, mean time, tokens/s, accuracy, agreement, mean KL, same top p
   CHECK(row[6] == "0.2500 ± 0.0005200 nats");
   auto harm = table_row(md, "### prompt_suite: Δ harm per category, mean KL (lower is better)", "translation");
   REQUIRE(harm.size() == 4);

@@ -1,6 +1,7 @@
 // The fixed number formatting rules and the text bars.
 #include "report/format.hpp"
 #include "report/markdown.hpp"
+#include "report/results_view.hpp"
 #include "report/text_bars.hpp"
 
 #include <catch2/catch.hpp>
@@ -33,6 +34,25 @@ TEST_CASE("signed, short, byte and percent-change formats follow their rules", "
   CHECK(fmt_bytes(2.5e9) == "2.50 GB");
   CHECK(pct_change(10.5, 10.0).value() == Approx(5.0));
   CHECK_FALSE(pct_change(1, 0).has_value());
+}
+
+TEST_CASE("a change too small for two decimals keeps its significant digits instead of reading as zero",
+          "[report][format]") {
+  CHECK(fmt_delta(2.19) == "+2.19");
+  CHECK(fmt_delta(-6.875) == "-6.88");
+  CHECK(fmt_delta(0) == "+0.00");
+  CHECK(fmt_delta(0.0003456) == "+0.0003456");
+  CHECK(fmt_delta(-4.2e-06) == "-4.200e-06");
+  CHECK(fmt_delta(0.005) == "+0.01");  // from 0.005 on, two decimals (the double nearest 0.005 is just above it)
+}
+
+TEST_CASE("value labels name the statistics as the metric plugins record them", "[report][format]") {
+  CHECK(value_label("kl_p99.9") == "KL 99.9 %");
+  CHECK(value_label("kl_p0.1") == "KL 0.1 %");
+  CHECK(value_label("dp_p75") == "Δp 75 %");
+  CHECK(value_label("gen_seconds") == "mean time");
+  CHECK(value_label("kl_pfoo") == "kl_pfoo");  // not a percentile: unchanged
+  CHECK(value_label("zorp") == "zorp");
 }
 
 TEST_CASE("markdown tables pad columns and escape pipes", "[report][format]") {

@@ -18,8 +18,33 @@ TEST_CASE("an incomplete run carries the INCOMPLETE RUN banner right under the t
   auto banner = md.find("INCOMPLETE RUN");
   REQUIRE(banner != std::string::npos);
   CHECK(banner < md.find("\n## "));  // before the first section
-  CHECK(md.find("2 of 3 variants finished (unfinished: nf4)") != std::string::npos);
+  CHECK(md.find("2 of 3 variants finished.") != std::string::npos);
+  CHECK(md.find("Missing cells (variant: metrics): nf4: speed.") != std::string::npos);
+  CHECK(md.find("Not marked complete: nf4.") != std::string::npos);
   CHECK(render_md(golden_results()).find("INCOMPLETE RUN") == std::string::npos);
+}
+
+TEST_CASE("a document marked complete that lacks a cell is still reported as incomplete", "[report]") {
+  auto doc = golden_results();
+  doc["variants"][1]["metrics"].erase("prompt_suite");  // flags untouched: complete stays true
+  std::string md = render_md(doc);
+  auto banner = md.find("INCOMPLETE RUN");
+  REQUIRE(banner != std::string::npos);
+  CHECK(banner < md.find("\n## "));
+  CHECK(md.find("This results document is marked complete but is not") != std::string::npos);
+  CHECK(md.find("Missing cells (variant: metrics): int8: prompt_suite.") != std::string::npos);
+}
+
+TEST_CASE("the error that stopped a run is quoted in the INCOMPLETE RUN banner", "[report]") {
+  auto doc = golden_results();
+  doc["complete"] = false;
+  doc["error"] = "speed (metric speed on nf4): out of memory; fix: lower batch_size";
+  doc["variants"][2]["complete"] = false;
+  doc["variants"][2]["metrics"].erase("speed");
+  std::string md = render_md(doc);
+  auto banner = md.find("The run stopped with: `speed (metric speed on nf4): out of memory; fix: lower batch_size`.");
+  REQUIRE(banner != std::string::npos);
+  CHECK(banner < md.find("\n## "));
 }
 
 TEST_CASE("missing metrics, storage and provenance render as dashes and n/a", "[report]") {
@@ -38,6 +63,16 @@ TEST_CASE("missing metrics, storage and provenance render as dashes and n/a", "[
   REQUIRE(crit.size() == 4);
   CHECK(crit[2].rfind("n/a (", 0) == 0);
   CHECK(table_row(md, "## Variants", "**nf4**").at(5) == "—");
+}
+
+TEST_CASE("per-category tables show the prompt suite's headline values and name the others", "[report]") {
+  std::string md = render_md(golden_results());
+  auto header = table_row(md, "### prompt_suite per category: nf4", "Category");
+  CHECK(header == std::vector<std::string>{"Category", "success", "mean time", "tokens/s", "accuracy", "agreement",
+                                           "mean KL", "same top p"});
+  CHECK(md.find("Also recorded per category in results.json (not tabulated here): `prefix_agreement`, `dp_rms`.") !=
+        std::string::npos);
+  CHECK(md.find("Δ harm per category, prefix agreement") == std::string::npos);
 }
 
 TEST_CASE("an unknown metric gets a generic section with its values and groups", "[report]") {

@@ -1,5 +1,8 @@
 // Grouped values (one group per category, e.g. the prompt suite's 12 categories): a table per
 // variant, then one "Δ harm" table per directional value comparing variants category by category.
+// A metric that records the prompt suite's headline values per category (success, time, accuracy,
+// agreement, KL, ...) gets only those as columns; its other per-category values (the full KL
+// statistics) are named below the tables and stay in results.json. Other metrics show every value.
 #include "report/format.hpp"
 #include "report/markdown.hpp"
 #include "report/sections.hpp"
@@ -11,9 +14,14 @@ namespace qrun::report {
 
 namespace {
 
+// Per-category columns, in this order, when a metric has any of them.
+const std::vector<std::string> kHeadlineNames = {"success_rate", "gen_seconds", "tokens_per_s", "accuracy",
+                                                 "agreement",    "kl_mean",     "same_top_p"};
+
 struct Grouped {
   std::vector<std::string> groups;  // first appearance over variants in order
-  std::vector<std::string> names;
+  std::vector<std::string> names;   // the columns
+  std::vector<std::string> others;  // grouped values not shown as columns
 };
 
 Grouped grouped_of(const RunView& run, const std::string& label) {
@@ -25,6 +33,14 @@ Grouped grouped_of(const RunView& run, const std::string& label) {
         if (std::find(g.groups.begin(), g.groups.end(), x.group) == g.groups.end()) g.groups.push_back(x.group);
         if (std::find(g.names.begin(), g.names.end(), x.name) == g.names.end()) g.names.push_back(x.name);
       }
+  std::vector<std::string> headline;
+  for (const auto& n : kHeadlineNames)
+    if (std::find(g.names.begin(), g.names.end(), n) != g.names.end()) headline.push_back(n);
+  if (!headline.empty()) {
+    for (const auto& n : g.names)
+      if (std::find(headline.begin(), headline.end(), n) == headline.end()) g.others.push_back(n);
+    g.names = std::move(headline);
+  }
   return g;
 }
 
@@ -35,7 +51,7 @@ const Value* find(const Variant& v, const std::string& label, const std::string&
 
 // Values in % are compared in percentage points, the rest in their own unit.
 std::string harm_text(double d, const Value& v) {
-  if (v.unit == "%") return fmt_signed(d, 2) + " pp";
+  if (v.unit == "%") return fmt_delta(d) + " pp";
   return fmt_signed_num(d) + (v.unit.empty() ? "" : " " + v.unit);
 }
 
@@ -71,6 +87,11 @@ std::string render_category_tables(const RunView& run, const std::string& label)
       t.row(std::move(r));
     }
     out += "### " + label + " per category: " + v.name + (v.baseline ? " (baseline)" : "") + "\n\n" + render_table(t) + "\n";
+  }
+  if (!g.others.empty()) {
+    std::string list;
+    for (const auto& n : g.others) list += (list.empty() ? "`" : ", `") + n + "`";
+    out += "Also recorded per category in results.json (not tabulated here): " + list + ".\n\n";
   }
 
   // Δ harm: per directional value, each variant against the baseline when the baseline has the

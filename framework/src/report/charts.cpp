@@ -30,7 +30,7 @@ void ppl_delta_charts(const RunView& run, std::vector<ChartFile>& out) {
       const Value* x = m ? m->find("ppl") : nullptr;
       c.categories.push_back(v.name);
       auto p = x ? pct_change(x->value, bv->value) : std::nullopt;
-      c.series[0].points.push_back({p, p ? fmt_signed(*p, 2) + " %" : "n/a"});
+      c.series[0].points.push_back({p, p ? fmt_delta(*p) + " %" : "n/a"});
     }
     if (!c.categories.empty()) out.push_back({"chart_" + slug(label) + "_ppl_delta.svg", c});
   }

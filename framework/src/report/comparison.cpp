@@ -195,7 +195,7 @@ std::vector<ChartFile> comparison_charts(const RunView& a, const RunView& b, con
         const Value* bx = bm ? bm->find("ppl") : nullptr;
         auto p = x && bx ? pct_change(x->value, bx->value) : std::nullopt;
         any = any || p.has_value();
-        c.series[s].points.push_back({p, p ? fmt_signed(*p, 2) + " %" : "n/a"});
+        c.series[s].points.push_back({p, p ? fmt_delta(*p) + " %" : "n/a"});
       }
     }
     if (any) out.push_back({"compare_" + slug(label) + "_ppl_delta.svg", c});

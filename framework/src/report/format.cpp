@@ -48,6 +48,12 @@ std::string fmt_signed_num(double x) {
   return s;
 }
 
+std::string fmt_delta(double x) {
+  std::string s = fmt_signed(x, 2);
+  if (std::isfinite(x) && x != 0 && std::fabs(x) < 0.005) return fmt_signed_num(x);  // would print as ±0.00
+  return s;
+}
+
 std::string fmt_short(double x) {
   if (!std::isfinite(x)) return fmt_num(x);
   return printf_double("%.*g", 6, x);

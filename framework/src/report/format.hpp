@@ -18,6 +18,9 @@ std::string fmt_fixed(double x, int decimals);
 std::string fmt_signed(double x, int decimals);
 // fmt_num with an explicit sign: "+10.70", "-0.06510", "+0".
 std::string fmt_signed_num(double x);
+// A change in % or pp: fmt_signed(x, 2), except that a non-zero change too small for two
+// decimals keeps 4 significant digits ("+0.0003456") instead of reading as "+0.00".
+std::string fmt_delta(double x);
 // Shortest form of a user-given number ("%.6g"): thresholds print as written (5, 0.05, 1.25).
 std::string fmt_short(double x);
 // Bytes in decimal units (1 MB = 10^6 B) with 2 decimals: "471.23 MB", "950 B".

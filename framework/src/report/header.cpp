@@ -41,17 +41,27 @@ std::string transform_chain(const Variant& v) {
 
 std::string render_incomplete_banner(const RunView& run) {
   if (run.complete) return "";
-  std::string missing;
-  int finished = 0;
-  for (const auto& v : run.variants) {
-    if (v.complete) ++finished;
-    else missing += (missing.empty() ? "" : ", ") + v.name;
+  std::string out = "> **⚠ INCOMPLETE RUN.** ";
+  if (!run.marked_complete) out += "This results document is marked `complete: false`";
+  else out += "This results document is marked complete but is not";
+  std::size_t finished = 0;
+  for (const auto& v : run.variants) finished += v.complete ? 1 : 0;
+  out += ": " + std::to_string(finished) + " of " + std::to_string(run.variants.size()) + " variants finished.";
+  if (!run.run_error.empty()) out += " The run stopped with: `" + run.run_error + "`.";
+  if (!run.missing.empty()) {
+    std::string cells;
+    for (const auto& m : run.missing) {
+      cells += (cells.empty() ? "" : "; ") + m.variant + ": ";
+      for (std::size_t i = 0; i < m.labels.size(); ++i) cells += (i ? ", " : "") + m.labels[i];
+    }
+    out += " Missing cells (variant: metrics): " + cells + ".";
   }
-  std::string out = "> **⚠ INCOMPLETE RUN.** This results document is marked `complete: false`: " +
-                    std::to_string(finished) + " of " + std::to_string(run.variants.size()) + " variants finished";
-  if (!missing.empty()) out += " (unfinished: " + missing + ")";
-  out += ". Missing cells are shown as \"—\". Do not cite this report as a finished study; run the experiment "
-         "again to resume it.\n\n";
+  std::string unmarked;
+  for (const auto& v : run.variants)
+    if (!v.complete) unmarked += (unmarked.empty() ? "" : ", ") + v.name;
+  if (!unmarked.empty()) out += " Not marked complete: " + unmarked + ".";
+  out += " Missing cells are shown as \"—\" and criteria without data as n/a. Do not cite this report as a "
+         "finished study; run the experiment again with the same output folder to resume it.\n\n";
   return out;
 }
 
@@ -67,7 +77,8 @@ std::string render_header(const RunView& run) {
                                                                               : "not finished";
   t.row({"Date", str(p, "started") + " → " + finished});
   const json model = p.contains("model") && p["model"].is_object() ? p["model"] : json::object();
-  t.row({"Model", code(str(model, "name")) + (model.contains("folder") ? " in " + code(str(model, "folder")) : "")});
+  const bool folder_differs = model.contains("folder") && str(model, "folder") != str(model, "name");
+  t.row({"Model", code(str(model, "name")) + (folder_differs ? " in " + code(str(model, "folder")) : "")});
   if (model.contains("files") && model["files"].is_object())
     for (const auto& [file, sha] : model["files"].items())
       t.row({"Model file " + code(file), "sha256 " + code(sha.is_string() ? sha.get<std::string>() : sha.dump())});

@@ -67,8 +67,8 @@ std::string delta_cell(const Value& v, const Value& base) {
                                  : fmt_num(v.value / base.value) + "× larger";
   }
   if (v.better == Direction::none) return "";
-  if (v.unit == "%") return fmt_signed(v.value - base.value, 2) + " pp";
-  if (auto p = pct_change(v.value, base.value)) return fmt_signed(*p, 2) + " %";
+  if (v.unit == "%") return fmt_delta(v.value - base.value) + " pp";
+  if (auto p = pct_change(v.value, base.value)) return fmt_delta(*p) + " %";
   return "";
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <utility>
 
 namespace qrun::report {
 
@@ -165,7 +166,8 @@ Result<RunView> view_results(const json& j, const std::string& source) {
     r.experiment_name = string_or(r.experiment["experiment"], "name");
   r.title = string_or(r.report_table, "title");
   if (r.title.empty()) r.title = r.experiment_name.empty() ? "qrun harm report" : "Harm report: " + r.experiment_name;
-  r.complete = j.value("complete", false);
+  r.marked_complete = j.value("complete", false);
+  r.run_error = string_or(j, "error");
 
   for (std::size_t i = 0; i < j["variants"].size(); ++i) {
     auto v = parse_variant(j["variants"][i], source, "variants[" + std::to_string(i) + "]");
@@ -193,6 +195,21 @@ Result<RunView> view_results(const json& j, const std::string& source) {
       }
     }
   r.metric_labels.insert(r.metric_labels.end(), present.begin(), present.end());
+
+  // Completeness from the cells themselves: every metric the experiment lists, on every variant.
+  std::vector<std::string> expected;
+  if (r.experiment.contains("metrics") && r.experiment["metrics"].is_array())
+    for (const auto& m : r.experiment["metrics"])
+      if (auto label = experiment_metric_label(m); !label.empty()) expected.push_back(label);
+  bool all_variants_complete = true;
+  for (const auto& v : r.variants) {
+    RunView::MissingCells mc{v.name, {}};
+    for (const auto& label : expected)
+      if (!v.metric(label)) mc.labels.push_back(label);
+    if (!mc.labels.empty()) r.missing.push_back(std::move(mc));
+    all_variants_complete = all_variants_complete && v.complete;
+  }
+  r.complete = r.marked_complete && r.missing.empty() && all_variants_complete && r.run_error.empty();
   return r;
 }
 
@@ -207,40 +224,56 @@ std::string_view to_string(Direction d) {
 std::string value_label(std::string_view name) {
   static const std::map<std::string, std::string, std::less<>> labels = {
       {"ppl", "PPL"},
+      {"ppl_token_mean", "PPL (token mean)"},
+      {"nll_mean", "mean NLL"},
+      {"tokens", "tokens scored"},
       {"word_perplexity", "word PPL"},
       {"byte_perplexity", "byte PPL"},
       {"bits_per_byte", "bits/byte"},
       {"kl_mean", "mean KL"},
       {"kl_max", "KL max"},
-      {"kl_p99_9", "KL 99.9 %"},
-      {"kl_p99", "KL 99 %"},
-      {"kl_p95", "KL 95 %"},
-      {"kl_p90", "KL 90 %"},
       {"kl_median", "KL median"},
-      {"kl_p10", "KL 10 %"},
-      {"kl_p5", "KL 5 %"},
-      {"kl_p1", "KL 1 %"},
-      {"kl_p0_1", "KL 0.1 %"},
       {"kl_min", "KL min"},
-      {"delta_p_mean", "mean Δp"},
-      {"delta_p_rms", "RMS Δp"},
+      {"dp_mean", "mean Δp"},
+      {"dp_rms", "RMS Δp"},
+      {"dp_max", "Δp max"},
+      {"dp_median", "Δp median"},
+      {"dp_min", "Δp min"},
       {"same_top_p", "same top p"},
+      {"ppl_variant", "PPL (variant)"},
+      {"ppl_base", "PPL (baseline)"},
       {"ln_ppl_ratio", "ln(PPL_Q/PPL_base)"},
+      {"ppl_ratio", "PPL_Q/PPL_base"},
+      {"nll_correlation", "NLL correlation"},
       {"success_rate", "success"},
-      {"mean_time_s", "mean time"},
+      {"gen_seconds", "mean time"},
       {"tokens_per_s", "tokens/s"},
       {"accuracy", "accuracy"},
       {"agreement", "agreement"},
+      {"prefix_agreement", "prefix agreement"},
       {"total_bytes", "total size"},
+      {"linear_bytes", "linear size"},
       {"quantized_linear_bytes", "quantized linear size"},
       {"hf_footprint_bytes", "HF footprint"},
+      {"fp16_bytes", "fp16 size"},
       {"compression", "compression"},
+      {"compression_vs_fp16", "compression vs fp16"},
+      {"parameters", "parameters"},
+      {"linear_bits_per_parameter", "linear bits/parameter"},
+      {"linear_compression_vs_fp16", "linear compression vs fp16"},
       {"prefill_tokens_per_s", "prefill tokens/s"},
       {"decode_tokens_per_s", "decode tokens/s"},
       {"flip_rate", "flip rate"},
   };
   auto it = labels.find(name);
-  return it == labels.end() ? std::string(name) : it->second;
+  if (it != labels.end()) return it->second;
+  // Percentiles as KlStats names them: kl_p99.9 -> "KL 99.9 %", dp_p0.1 -> "Δp 0.1 %".
+  for (const auto& [prefix, label] : {std::pair<std::string_view, std::string_view>{"kl_p", "KL "}, {"dp_p", "Δp "}})
+    if (name.size() > prefix.size() && name.substr(0, prefix.size()) == prefix) {
+      std::string q(name.substr(prefix.size()));
+      if (q.find_first_not_of("0123456789.") == std::string::npos) return std::string(label) + q + " %";
+    }
+  return std::string(name);
 }
 
 std::optional<double> as_percent(const Value& v) {

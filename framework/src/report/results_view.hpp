@@ -71,7 +71,17 @@ struct RunView {
   std::string title;
   std::vector<Variant> variants;
   std::vector<std::string> metric_labels;  // experiment order first, then alphabetical
+  // True only when the document says "complete": true AND every variant has a cell for every
+  // metric the experiment lists and is itself marked complete: a flag alone never makes a
+  // report look finished.
   bool complete = false;
+  bool marked_complete = false;  // the document's own "complete" flag
+  struct MissingCells {
+    std::string variant;
+    std::vector<std::string> labels;  // experiment metric labels without a cell
+  };
+  std::vector<MissingCells> missing;  // variants with missing cells, in variant order
+  std::string run_error;              // the document's "error" (why the run stopped), "" when none
 
   const Variant* baseline() const;  // the variant marked baseline, else nullptr
   const Variant* variant(std::string_view name) const;
@@ -84,7 +94,7 @@ Result<RunView> view_results(const nlohmann::json& results, const std::string& s
 
 // "higher" | "lower" | "none"
 std::string_view to_string(Direction d);
-// A display label for a value name ("ppl" -> "PPL", "kl_p99_9" -> "KL 99.9 %"); unknown names
+// A display label for a value name ("ppl" -> "PPL", "kl_p99.9" -> "KL 99.9 %"); unknown names
 // are returned unchanged.
 std::string value_label(std::string_view name);
 // A value as a percentage: unit "%" as is; unit "" or "fraction" times 100; else nullopt.

@@ -33,7 +33,7 @@ std::vector<std::string> key_numbers(const RunView& run, const Variant& v, const
     if (base && !v.baseline)
       if (Found b = first_overall(run, *base, "ppl"); b.value && b.metric->label == f.metric->label)
         if (auto p = pct_change(f.value->value, b.value->value))
-          s = "perplexity " + value_cell(*f.value) + " vs " + fmt_num(b.value->value) + " (" + fmt_signed(*p, 2) +
+          s = "perplexity " + value_cell(*f.value) + " vs " + fmt_num(b.value->value) + " (" + fmt_delta(*p) +
               " %, " + f.metric->label + ")";
     facts.push_back(s);
   }

@@ -52,7 +52,9 @@ std::string render_verdict_section(const RunView& run, const CriteriaSet& criter
     t.row(std::move(total));
     out += render_table(t) + "\n";
     out += "Each cell is the worst measured value over what the criterion covers (where it occurred in "
-           "parentheses). Thresholds are inclusive; \"n/a\" means the run has no data for that criterion.\n\n";
+           "parentheses). Thresholds are inclusive; \"n/a\" means the run has no data for that criterion.";
+    if (const Variant* base = run.baseline()) out += " Variants are judged against the baseline **" + base->name + "**, which gets no verdict itself.";
+    out += "\n\n";
   }
   if (!criteria.ignored_keys.empty()) {
     std::string keys;
