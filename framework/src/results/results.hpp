@@ -32,7 +32,8 @@
 //       "complete": true
 //     }
 //   ],
-//   "complete": true
+//   "complete": true,
+//   "error": "..."   (only when the run stopped on an error: its one-line message)
 // }
 #pragma once
 

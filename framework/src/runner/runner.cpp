@@ -100,6 +100,7 @@ class Run {
     Result<void> body = run_missing_cells();
     if (!body) {
       doc_["complete"] = false;
+      doc_["error"] = body.error().message();  // the report quotes it in its INCOMPLETE RUN banner
       auto saved = persist();
       if (!saved) spdlog::error("{}", saved.error().message());
       write_partial_report();
