@@ -31,3 +31,11 @@ QRUN_CUDA_GRAPHS=1 speed bf16_graph --dtype bfloat16
 QRUN_CUDA_GRAPHS=0 speed bf16_nograph --dtype bfloat16
 speed fp16_nf4 --dtype float16 --transform nf4
 speed fp16_int8 --dtype float16 --transform int8
+# Where a decode step's time goes (when Nsight Systems is installed): kernel time summary.
+if command -v nsys >/dev/null 2>&1; then
+  nsys profile -o "$out/decode" --force-overwrite true build-gpu/bin/qrun eval --model "$model" --metric speed \
+    --device cuda --dtype bfloat16 --param prompt_tokens=32 --param new_tokens=128 --param repetitions=1 >/dev/null 2>&1
+  nsys stats --report cuda_gpu_kern_sum --format csv "$out/decode.nsys-rep" 2>/dev/null | head -25 | cut -c1-220
+else
+  echo "nsys not installed: no kernel profile"
+fi

@@ -24,4 +24,7 @@ if(TARGET torch_cuda OR TARGET c10_cuda)
 else()
   set(QRUN_WITH_CUDA OFF)
 endif()
+# CUDA kernels of qrun (int8 quantization, the hf backend's decode step) are compiled for these
+# architectures: A100 (80) and H100 (90) unless the configuration names its own.
+set(QRUN_CUDA_ARCHITECTURES "80;90" CACHE STRING "CUDA architectures of qrun's own kernels")
 message(STATUS "qrun: torch ${Torch_VERSION}, CUDA ${QRUN_WITH_CUDA}")

@@ -8,6 +8,14 @@
 #include <torch/csrc/api/include/torch/version.h>
 
 #include <cmath>
+#include <vector>
+
+#ifdef QRUN_INT8_CUDA_KERNELS
+#include "quant/cuda/int8_kernels.hpp"
+inline constexpr bool kInt8CudaKernels = true;
+#else
+inline constexpr bool kInt8CudaKernels = false;
+#endif
 
 namespace qrun::quant {
 
@@ -16,9 +24,19 @@ namespace {
 // The same function with device ops (CUDA activations: no round trip through the host). Each
 // step is the reference loop's float32 arithmetic, so codes and absmax are identical.
 Int8Rows int8_vectorwise_quant_device(const at::Tensor& a_f16, double threshold) {
-  at::Tensor a = a_f16.to(at::kHalf).to(at::kFloat);  // exact widening of float16
   const float thr = threshold > 0 ? static_cast<float>(c10::Half(static_cast<float>(threshold))) : 0.0f;
   const bool sparse = threshold > 0;
+#ifdef QRUN_INT8_CUDA_KERNELS
+  if (a_f16.is_cuda()) {
+    Int8Rows r;
+    at::Tensor flags;
+    cuda::int8_vectorwise_quant(a_f16.to(at::kHalf), thr, sparse, r.codes, r.absmax, flags);
+    r.outlier_cols = flags.nonzero().squeeze(1);  // host synchronisation
+    if (a_f16.size(0) > 1 && r.outlier_cols.numel() > 0) r.codes.masked_fill_(flags.unsqueeze(0), 0);
+    return r;
+  }
+#endif
+  at::Tensor a = a_f16.to(at::kHalf).to(at::kFloat);  // exact widening of float16
   at::Tensor abs = a.abs();
   at::Tensor outlier = sparse ? abs.ge(thr) : at::Tensor();
   Int8Rows r;
@@ -143,8 +161,12 @@ at::Tensor int8_mm_dequant(const at::Tensor& acc_i32, const at::Tensor& row_absm
         op[i * n + j] = std::fma(v, kInt8MmDequantConst, bp ? bp[j] : 0.0f);
       }
     out = out_f.to(at::kHalf);
+  } else if (acc_i32.is_cuda() && kInt8CudaKernels) {
+#ifdef QRUN_INT8_CUDA_KERNELS
+    out = cuda::int8_mm_dequant(acc_i32, row_absmax, col_absmax, fused_bias ? bias : at::Tensor(), kInt8MmDequantConst);
+#endif
   } else {
-    // On CUDA the same formula with ATen ops.
+    // Other devices: the same formula with ATen ops.
     at::Tensor v = acc_i32.to(at::kFloat) * row_absmax.to(at::kFloat).view({-1, 1}) * col_absmax.to(at::kFloat).view({1, -1});
     // fmaf(v, C, bias): the float32 product v * C is exact in float64; adding the bias there and
     // rounding to float32 gives the fused result except for rare double-rounding ties (1 ulp).
@@ -160,10 +182,29 @@ at::Tensor int8_mm_dequant(const at::Tensor& acc_i32, const at::Tensor& row_absm
   return out;
 }
 
+bool int8_forward_graph_safe(std::int64_t rows, c10::Device device, std::int64_t in_features) {
+#ifdef QRUN_INT8_CUDA_KERNELS
+  return device.is_cuda() && rows >= 1 && rows <= cuda::kSmallRows && in_features % 16 == 0;
+#else
+  (void)rows, (void)device, (void)in_features;
+  return false;
+#endif
+}
+
 at::Tensor int8_mixed_linear(const at::Tensor& x, const at::Tensor& cb, const at::Tensor& scb, const at::Tensor& bias,
                              double threshold) {
   const std::int64_t in = cb.size(1);
   at::Tensor x2 = x.reshape({-1, in});
+#ifdef QRUN_INT8_CUDA_KERNELS
+  if (int8_forward_graph_safe(x2.size(0), x2.device(), in)) {
+    const float thr = threshold > 0 ? static_cast<float>(c10::Half(static_cast<float>(threshold))) : 0.0f;
+    at::Tensor out = cuda::int8_small_linear(x2, cb.contiguous(), scb.to(at::kFloat), bias, thr, threshold > 0,
+                                             kInt8MmDequantConst, kInt8DequantConst);
+    std::vector<std::int64_t> shape = x.sizes().vec();
+    shape.back() = cb.size(0);
+    return out.reshape(shape);
+  }
+#endif
   // MatMul8bitLt: CA, SCA, outlier_cols = int8_vectorwise_quant(A.to(torch.float16), threshold)
   Int8Rows a = int8_vectorwise_quant(x2.to(at::kHalf), threshold);
   at::Tensor acc = int8_linear_matmul(a.codes, cb);

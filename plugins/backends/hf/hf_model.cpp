@@ -8,11 +8,14 @@
 
 #include <qrun/error.hpp>
 #include <qrun/params.hpp>
+#include <qrun/quant/int8.hpp>
+#include <qrun/quant/quant_linear.hpp>
 
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/csrc/api/include/torch/version.h>
 
+#include <algorithm>
 #include <cmath>
 #include <initializer_list>
 #include <limits>
@@ -185,8 +188,8 @@ at::Tensor HfModel::mlp_block(std::int64_t l, const at::Tensor& h, const MergedP
   at::Tensor x = rms_norm(h, t_.post_norm[l]);
   // Qwen2MLP / LlamaMLP: down_proj(silu(gate_proj(x)) * up_proj(x)).
   at::Tensor gate, up;
-  if (merged != nullptr && merged->gate_up_w[l].defined()) {
-    at::Tensor gu = at::linear(x, merged->gate_up_w[l], merged->gate_up_b[l]);
+  if (merged != nullptr && merged->gate_up[l]) {
+    at::Tensor gu = merged->gate_up[l]->forward(x);
     const auto inter = config_.intermediate_size;
     gate = gu.slice(-1, 0, inter);
     up = gu.slice(-1, inter, 2 * inter);
@@ -200,33 +203,57 @@ at::Tensor HfModel::mlp_block(std::int64_t l, const at::Tensor& h, const MergedP
 MergedProjections HfModel::merge_projections() const {
   const auto layers = config_.num_hidden_layers;
   MergedProjections m;
-  m.qkv_w.resize(layers);
-  m.qkv_b.resize(layers);
-  m.gate_up_w.resize(layers);
-  m.gate_up_b.resize(layers);
-  auto plain = [](const LinearImpl& l) {
-    const std::string k = l.kind();
-    return k == "dense" || k == "nf4" || k == "fp4";
-  };
-  auto merge = [&](std::int64_t l, std::initializer_list<Proj> ps, at::Tensor& w, at::Tensor& b) {
-    std::vector<at::Tensor> ws, bs;
+  m.qkv.resize(layers);
+  m.gate_up.resize(layers);
+  auto is_plain = [](const std::string& k) { return k == "dense" || k == "nf4" || k == "fp4"; };
+  auto merge = [&](std::int64_t l, std::initializer_list<Proj> ps) -> std::shared_ptr<LinearImpl> {
+    std::vector<const LinearImpl*> ls;
+    for (Proj p : ps) ls.push_back(&proj(l, p));
+    const std::string kind = ls.front()->kind();
     bool any_bias = false;
-    for (Proj p : ps) {
-      if (!plain(proj(l, p))) return;
-      any_bias = any_bias || proj(l, p).bias().defined();
+    for (const LinearImpl* x : ls) {
+      if (x->kind() != kind && !(is_plain(x->kind()) && is_plain(kind))) return nullptr;
+      any_bias = any_bias || x->bias().defined();
     }
-    for (Proj p : ps) {
-      const LinearImpl& x = proj(l, p);
-      ws.push_back(x.weight(compute_st_));
-      at::Tensor bias = x.bias();
-      bs.push_back(bias.defined() ? bias.to(compute_st_) : at::zeros({x.out_features()}, ws.back().options()));
+    if (is_plain(kind)) {
+      std::vector<at::Tensor> ws, bs;
+      for (const LinearImpl* x : ls) {
+        ws.push_back(x->weight(compute_st_));
+        at::Tensor b = x->bias();
+        bs.push_back(b.defined() ? b.to(compute_st_) : at::zeros({x->out_features()}, ws.back().options()));
+      }
+      return make_dense_linear(at::cat(ws, 0), any_bias ? at::cat(bs, 0) : at::Tensor(), compute_st_);
     }
-    w = at::cat(ws, 0).contiguous();
-    if (any_bias) b = at::cat(bs, 0).contiguous();
+    if (kind != "int8") return nullptr;
+    std::vector<at::Tensor> cb, scb, bs;
+    double threshold = -1;
+    for (const LinearImpl* x : ls) {
+      at::Tensor b, thr;
+      for (const auto& [name, t] : x->state()) {
+        if (name == "weight") cb.push_back(t);
+        if (name == "SCB") scb.push_back(t);
+        if (name == "bias") b = t;
+        if (name == "int8_threshold") thr = t;
+      }
+      if (!thr.defined()) return nullptr;
+      const double t = thr.item<double>();
+      if (threshold >= 0 && t != threshold) return nullptr;
+      threshold = t;
+      bs.push_back(b.defined() ? b : at::Tensor());
+    }
+    at::Tensor bias;
+    if (any_bias) {
+      const auto opts = std::find_if(bs.begin(), bs.end(), [](const at::Tensor& b) { return b.defined(); })->options();
+      for (std::size_t i = 0; i < bs.size(); ++i)
+        if (!bs[i].defined()) bs[i] = at::zeros({ls[i]->out_features()}, opts);
+      bias = at::cat(bs, 0);
+    }
+    quant::Int8Rows rows{at::cat(cb, 0), at::cat(scb, 0), at::Tensor()};
+    return std::make_shared<quant::Int8Linear>(std::move(rows), bias, threshold, compute_st_);
   };
   for (std::int64_t l = 0; l < layers; ++l) {
-    merge(l, {kQ, kK, kV}, m.qkv_w[l], m.qkv_b[l]);
-    merge(l, {kGate, kUp}, m.gate_up_w[l], m.gate_up_b[l]);
+    m.qkv[l] = merge(l, {kQ, kK, kV});
+    m.gate_up[l] = merge(l, {kGate, kUp});
   }
   return m;
 }
@@ -265,8 +292,8 @@ at::Tensor HfModel::attention_static(std::int64_t layer, const at::Tensor& x, co
   const auto b = x.size(0);
   const auto heads = config_.num_attention_heads, kv_heads = config_.num_key_value_heads, hd = config_.head_dim;
   at::Tensor q, k, v;
-  if (merged != nullptr && merged->qkv_w[layer].defined()) {
-    at::Tensor qkv = at::linear(x, merged->qkv_w[layer], merged->qkv_b[layer]);
+  if (merged != nullptr && merged->qkv[layer]) {
+    at::Tensor qkv = merged->qkv[layer]->forward(x);
     q = qkv.slice(-1, 0, heads * hd);
     k = qkv.slice(-1, heads * hd, (heads + kv_heads) * hd);
     v = qkv.slice(-1, (heads + kv_heads) * hd, (heads + 2 * kv_heads) * hd);
@@ -308,7 +335,7 @@ at::Tensor HfModel::decode_static(const at::Tensor& ids, const at::Tensor& posit
   at::Tensor h, cos, sin;
   embed_and_rope(ids, positions, h, cos, sin);
 #ifdef QRUN_HF_CUDA_KERNELS
-  if (h.is_cuda() && merged != nullptr && merged->complete()) return decode_static_fused(h, cos, sin, key_mask, cache, *merged);
+  if (h.is_cuda() && merged != nullptr) return decode_static_fused(h, cos, sin, key_mask, cache, *merged);
 #endif
   // [B, S_max] -> [B, 1, 1, S_max], broadcast over KV heads and the grouped query rows.
   at::Tensor allowed = key_mask.view({key_mask.size(0), 1, 1, key_mask.size(1)});
@@ -335,13 +362,15 @@ at::Tensor HfModel::decode_static_fused(at::Tensor h, const at::Tensor& cos, con
                                      -std::numeric_limits<double>::infinity());
   at::Tensor x = cuda::add_rms_norm(h, at::Tensor(), t_.input_norm[0], eps);
   for (std::int64_t l = 0; l < config_.num_hidden_layers; ++l) {
-    at::Tensor qkv = at::linear(x, m.qkv_w[l], m.qkv_b[l]);
+    at::Tensor qkv = m.qkv[l] ? m.qkv[l]->forward(x)
+                              : at::cat({proj(l, kQ).forward(x), proj(l, kK).forward(x), proj(l, kV).forward(x)}, -1);
     at::Tensor q = cuda::rotary_and_cache(qkv, cos, sin, heads, kv_heads, cache.k[l], cache.v[l], cache.slot);
     at::Tensor attn = at::scaled_dot_product_attention(q.view({b, kv_heads, heads / kv_heads, hd}), cache.k[l],
                                                        cache.v[l], bias, 0.0, false);
     at::Tensor o = proj(l, kO).forward(attn.reshape({b, heads * hd}));
     x = cuda::add_rms_norm(h, o, t_.post_norm[l], eps);
-    at::Tensor gu = at::linear(x, m.gate_up_w[l], m.gate_up_b[l]);
+    at::Tensor gu = m.gate_up[l] ? m.gate_up[l]->forward(x)
+                                 : at::cat({proj(l, kGate).forward(x), proj(l, kUp).forward(x)}, -1);
     at::Tensor d = proj(l, kDown).forward(cuda::silu_mul(gu));
     const at::Tensor& next_norm = l + 1 < config_.num_hidden_layers ? t_.input_norm[l + 1] : t_.final_norm;
     x = cuda::add_rms_norm(h, d, next_norm, eps);
@@ -350,12 +379,14 @@ at::Tensor HfModel::decode_static_fused(at::Tensor h, const at::Tensor& cos, con
 }
 #endif
 
-bool HfModel::graph_safe() const {
-  // Kinds whose forward is device ops only (no .item(), nonzero() or host copies); LLM.int8's
-  // outlier-column search needs the host and is not.
+bool HfModel::graph_safe(std::int64_t rows) const {
+  // Plain layers are device ops only; LLM.int8 is when its fused small-row CUDA path applies
+  // (its general path finds outlier columns on the host).
   for (const auto& [name, impl] : linears_) {
     const std::string k = impl->kind();
-    if (k != "dense" && k != "nf4" && k != "fp4") return false;
+    if (k == "dense" || k == "nf4" || k == "fp4") continue;
+    if (k == "int8" && quant::int8_forward_graph_safe(rows, device_, impl->in_features())) continue;
+    return false;
   }
   return true;
 }

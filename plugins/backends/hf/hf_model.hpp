@@ -27,18 +27,15 @@ struct DecoderTensors {
 
 using NamedLinears = std::vector<std::pair<std::string, std::shared_ptr<LinearImpl>>>;
 
-// A decode step's projections merged per layer: [q; k; v] and [gate; up] as one weight (and
-// bias) each, so that one GEMM replaces three and two. Only layers whose forward is exactly
-// linear(x, weight(compute), bias()) are merged (dense, nf4, fp4); an empty entry means "use
-// the layers". The same sums as the separate GEMMs, possibly in another order (cuBLAS picks its
-// kernel by shape): decode results agree to rounding, not bit for bit.
+// A decode step's projections merged per layer: [q; k; v] and [gate; up] as one layer each, so
+// that one GEMM replaces three and two. Merged when the layers are all plain (dense, nf4, fp4:
+// forward = linear(x, weight(compute), bias)) into one dense layer, or all LLM.int8 with one
+// threshold into one int8 layer (stacked CB, SCB, bias: each output row is computed as before,
+// from the same activation quantization). Null: not merged. The dense merge gives the same sums
+// as separate GEMMs, possibly in another order (cuBLAS picks its kernel by shape): decode results
+// agree to rounding, not bit for bit.
 struct MergedProjections {
-  std::vector<at::Tensor> qkv_w, qkv_b, gate_up_w, gate_up_b;  // per layer; undefined: not merged
-  bool complete() const {  // every layer merged
-    for (std::size_t l = 0; l < qkv_w.size(); ++l)
-      if (!qkv_w[l].defined() || !gate_up_w[l].defined()) return false;
-    return !qkv_w.empty();
-  }
+  std::vector<std::shared_ptr<LinearImpl>> qkv, gate_up;  // per layer
 };
 
 // The per-layer keys and values of earlier tokens, [B, kv_heads, S, head_dim] each.
@@ -96,8 +93,8 @@ class HfModel final : public Model {
   // it is reachable for tests, which compare it with the dynamic-cache path.
   Result<std::vector<Generation>> generate_static(const std::vector<std::vector<std::int64_t>>& prompts,
                                                   const GenerationConfig& config, bool allow_graph);
-  // Whether every linear layer is of a kind whose forward is graph-safe (no host sync).
-  bool graph_safe() const;
+  // Whether every linear layer's forward on `rows` rows runs without a host synchronisation.
+  bool graph_safe(std::int64_t rows) const;
 
  private:
   const LinearImpl& proj(std::int64_t layer, Proj p) const { return *linears_[layer * kProjCount + p].second; }

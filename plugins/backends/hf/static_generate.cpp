@@ -147,7 +147,7 @@ Result<std::vector<Generation>> HfModel::generate_static(const std::vector<std::
   };
   bool use_graph = false;
 #ifdef QRUN_CUDA_GRAPHS
-  use_graph = allow_graph && device_.is_cuda() && graph_safe() && graphs_enabled_by_env() && steps > 1;
+  use_graph = allow_graph && device_.is_cuda() && graph_safe(b) && graphs_enabled_by_env() && steps > 1;
   if (use_graph) {
     // Capture on a side stream (CUDA graphs cannot capture the legacy default stream); the
     // first step runs eagerly there as the warm-up that initialises cuBLAS and the allocator.

@@ -19,6 +19,9 @@
 #include <qrun/error.hpp>
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+
+#include <cstdint>
 
 #include <string>
 
@@ -49,8 +52,13 @@ at::Tensor int8_linear_matmul(const at::Tensor& a, const at::Tensor& b);
 at::Tensor int8_mm_dequant(const at::Tensor& acc_i32, const at::Tensor& row_absmax, const at::Tensor& col_absmax,
                            const at::Tensor& bias);
 // The LLM.int8 forward of MatMul8bitLt for x [..., in] in its compute dtype; returns [..., out]
-// in x's dtype. threshold 0 disables the decomposition.
+// in x's dtype. threshold 0 disables the decomposition. On CUDA, up to 16 rows take one fused
+// path (quantize + int8 dot products + outlier columns + dequantize, no host synchronisation);
+// more rows take int8_vectorwise_quant / int8_linear_matmul / int8_mm_dequant.
 at::Tensor int8_mixed_linear(const at::Tensor& x, const at::Tensor& cb, const at::Tensor& scb, const at::Tensor& bias,
                              double threshold);
+// Whether int8_mixed_linear on `rows` rows on `device` runs without a host synchronisation (so a
+// CUDA graph may capture it): the fused small-row CUDA path, built with CUDA only.
+bool int8_forward_graph_safe(std::int64_t rows, c10::Device device, std::int64_t in_features);
 
 }  // namespace qrun::quant
