@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Issue 8's speed comparison, qrun and transformers on the same card in one go. Run THERE (the GPU
-# machine), from the repository root, after building:
-#   source bench/gpu/build.sh && bash bench/gpu/bench.sh
+# machine), from the repository root, after building (qrun_bench pulls in the plugins it loads):
+#   QRUN_GPU_TARGETS=qrun_bench source bench/gpu/build.sh && bash bench/gpu/bench.sh
+# (with the device tool's 10-minute limit per command, build in one call and bench in the next:
+# the build folder is kept between calls on a warm machine).
 # Needs .gpu-assets/ (models/tiny-qwen2/tokenizer*.json, datasets/wikitext-2-raw/wiki.test.raw)
 # as bench/gpu/build.sh does. Steps:
 #   1. the random Qwen2.5-0.5B-shaped model folder (bench/reference/random_qwen05.py), if absent;
@@ -27,6 +29,9 @@ WIKI="$ASSETS/datasets/wikitext-2-raw/wiki.test.raw"
 SUITE=datasets/prompt_suite_96.json
 QRUN_BENCH=build-gpu/bin/qrun_bench
 mkdir -p "$RESULTS"
+# The libraries qrun_bench links (as bench/gpu/build.sh sets them), for a shell that did not source it.
+P=${QRUN_GPU_PREFIX:-/opt/qrun-deps}
+export LD_LIBRARY_PATH="$P/usr/lib/x86_64-linux-gnu:$(python3 -c 'import torch,os;print(os.path.join(os.path.dirname(torch.__file__),"lib"))'):${LD_LIBRARY_PATH:-}"
 for f in "$WIKI" "$ASSETS/models/tiny-qwen2/tokenizer.json" "$SUITE" "$QRUN_BENCH"; do
   if [ ! -e "$f" ]; then
     echo "bench.sh: $f is missing; fix: run from the repository root after 'source bench/gpu/build.sh'" >&2
