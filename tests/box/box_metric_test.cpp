@@ -102,3 +102,23 @@ TEST_CASE("quantization_box reads a quantized variant's own codes: a quantized c
   // The box widths depend on the baseline and the quantizer only.
   CHECK(value(r[1], "box_width_mean") == value(r[2], "box_width_mean"));
 }
+
+TEST_CASE("quantization_box refuses a quantizer it does not know, naming the parameter", "[quantization_box][metrics][errors]") {
+  auto metric = registry().make_metric("quantization_box", {{"quantizer", std::string("int4")}});
+  REQUIRE_FALSE(metric.ok());
+  CHECK(metric.error().thing.find("quantizer") != std::string::npos);
+}
+
+TEST_CASE("quantization_box refuses a 4-bit block size bitsandbytes does not offer", "[quantization_box][metrics][errors]") {
+  auto base = tiny_qwen2();
+  auto metric = registry().make_metric("quantization_box", {{"blocksize", std::int64_t{100}}});
+  REQUIRE(metric.ok());
+  MetricInputs in;
+  in.baseline = base.get();
+  in.variants = {{"base", base.get(), true}};
+  auto ctx = make_default_context(0, c10::Device(c10::kCPU));
+  auto r = (*metric)->evaluate(in, *ctx);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().thing == "quantization_box.blocksize");
+  CHECK(r.error().fix.find("power of two") != std::string::npos);
+}
