@@ -8,7 +8,8 @@
 #               With QRUN_MAKE_MODEL=qwen2.5-0.5b and no MODEL_DIR yet, the script first writes a
 #               random model there with the exact Qwen2.5-0.5B configuration and the Qwen2.5
 #               tokenizer of ASSETS_DIR/models/tiny-qwen2 (needs python3 with torch + transformers,
-#               as on the GPU machine; same recipe as bench/reference/gpu_parity.py). `qrun make-model`
+#               as on the GPU machine; bench/reference/random_qwen05.py, the model of the parity
+#               and speed benchmarks). `qrun make-model`
 #               only has its `tiny` preset (a toy tokenizer), so it cannot make this one.
 #   ASSETS_DIR  the shared assets: datasets/wikitext-2-raw/wiki.test.raw (and models/tiny-qwen2).
 #   OUTPUT_DIR  where results.json, report.md and the SVGs go; default "$OUT/seed_study".
@@ -59,26 +60,7 @@ if [ ! -f "$model/config.json" ]; then
     exit 1
   fi
   echo "writing a random Qwen2.5-0.5B-shaped model into $model" >&2
-  python3 - "$model" "$assets/models/tiny-qwen2" <<'PY'
-import shutil, sys
-import torch
-from transformers import Qwen2Config, Qwen2ForCausalLM
-folder, tok = sys.argv[1], sys.argv[2]
-# The exact Qwen2.5-0.5B configuration (hidden 896, 24 layers, 14 heads, 2 KV heads, vocab 151936, tied).
-cfg = Qwen2Config(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
-                  num_key_value_heads=2, vocab_size=151936, max_position_embeddings=32768,
-                  rope_theta=1000000.0, rms_norm_eps=1e-6, tie_word_embeddings=True,
-                  bos_token_id=151643, eos_token_id=151645)
-torch.manual_seed(0)
-model = Qwen2ForCausalLM(cfg)
-with torch.no_grad():
-    for p in model.parameters():
-        if p.dim() == 2:
-            p.mul_(3.0)  # transformers' N(0, 0.02) init x3: logits far from uniform (as gpu_parity.py)
-model.to(torch.bfloat16).save_pretrained(folder)
-for f in ("tokenizer.json", "tokenizer_config.json"):
-    shutil.copy(f"{tok}/{f}", f"{folder}/{f}")
-PY
+  python3 "$root/bench/reference/random_qwen05.py" "$assets/models/tiny-qwen2" "$model"
 fi
 
 quick=()
@@ -90,10 +72,15 @@ if [ "${QRUN_SEED_STUDY_QUICK:-0}" = 1 ]; then
          --set 'metrics[4].prompt_tokens=16' --set 'metrics[4].new_tokens=4' --set 'metrics[4].repetitions=2')
 fi
 
+# On a GPU the whole prompt suite goes in one generate() call (96 rows; the experiment's default
+# of 8 suits CPU memory). Batch composition changes float rounding, not the procedure.
+gpu=()
+if [ "$device" != cpu ] && [ "${QRUN_SEED_STUDY_QUICK:-0}" != 1 ]; then gpu=(--set 'metrics[2].batch_size=96'); fi
+
 cd "$root"
 set -x
 "$qrun" run experiments/seed_study.toml \
   --set "model.path=$model" --set "model.dtype=$dtype" --set "model.device=$device" \
   --set "datasets[0].path=$wiki" --set "datasets[1].path=$root/datasets/prompt_suite_96.json" \
   --set "report.title=Seed study: $(basename "$model") ($dtype on $device), FP16 vs LLM.int8 vs NF4" \
-  ${quick[@]+"${quick[@]}"} --output "$out" "$@"
+  ${quick[@]+"${quick[@]}"} ${gpu[@]+"${gpu[@]}"} --output "$out" "$@"

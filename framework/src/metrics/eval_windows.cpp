@@ -159,7 +159,8 @@ at::Tensor logprob_rows(Model& model, const at::Tensor& hidden) {
 Result<std::vector<double>> target_logprobs(Model& model, const WindowHidden& wh, std::int64_t chunk_elements) {
   c10::InferenceMode guard;
   const std::int64_t m = wh.hidden.size(0);
-  const std::int64_t rows = rows_per_chunk(model.config().vocab_size, chunk_elements);
+  const std::int64_t rows = rows_per_chunk(model.config().vocab_size,
+                                           chunk_elements > 0 ? chunk_elements : logit_chunk_elements(model.device()));
   std::vector<double> out;
   out.reserve(static_cast<std::size_t>(m));
   for (std::int64_t s = 0; s < m; s += rows) {

@@ -48,7 +48,7 @@ qrun::Result<std::vector<qrun::MetricResult>> evaluate(const KlDivergence& p, co
 
   std::vector<qrun::KlStats> stats(in.variants.size());
   const auto n_windows = static_cast<std::int64_t>(c.windows.size());
-  const std::int64_t rows = qrun::rows_per_chunk(base.config().vocab_size);
+  const std::int64_t rows = qrun::rows_per_chunk(base.config().vocab_size, qrun::logit_chunk_elements(base.device()));
   auto progress = ctx.progress("kl_divergence", n_windows);
   for (std::int64_t b = 0; b < n_windows; b += p.batch_size) {
     const std::int64_t len = std::min(p.batch_size, n_windows - b);

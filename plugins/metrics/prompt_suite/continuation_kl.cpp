@@ -71,7 +71,7 @@ Result<std::vector<std::vector<KlStats>>> compare_on_continuations(
 
   c10::InferenceMode inference;
   const c10::Device device = baseline.device();
-  const std::int64_t chunk_rows = rows_per_chunk(baseline.config().vocab_size);
+  const std::int64_t chunk_rows = rows_per_chunk(baseline.config().vocab_size, logit_chunk_elements(baseline.device()));
   auto progress = ctx.progress("prompt_suite: teacher-forced KL", static_cast<std::int64_t>(scored.size()));
   for (std::size_t begin = 0; begin < scored.size(); begin += static_cast<std::size_t>(batch_size)) {
     const std::size_t end = std::min(scored.size(), begin + static_cast<std::size_t>(batch_size));
