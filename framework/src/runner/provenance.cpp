@@ -28,21 +28,32 @@ std::string utc_timestamp(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
-std::optional<std::string> git_commit() {
-#ifdef QRUN_SOURCE_DIR
-  const std::filesystem::path src = QRUN_SOURCE_DIR;
-  std::error_code ec;
-  if (!std::filesystem::exists(src / ".git", ec)) return std::nullopt;
-  const std::string cmd = "git -C '" + src.string() + "' rev-parse HEAD 2>/dev/null";
+namespace {
+// stdout of a shell command, trailing newlines removed; nullopt when it fails.
+std::optional<std::string> command_output(const std::string& cmd) {
   FILE* pipe = ::popen(cmd.c_str(), "r");
   if (!pipe) return std::nullopt;
   std::array<char, 128> buf{};
   std::string out;
   while (std::fgets(buf.data(), static_cast<int>(buf.size()), pipe)) out += buf.data();
-  const int status = ::pclose(pipe);
+  if (::pclose(pipe) != 0) return std::nullopt;
   while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  if (status != 0 || out.size() != 40) return std::nullopt;
   return out;
+}
+}  // namespace
+
+std::optional<std::string> git_commit() {
+#ifdef QRUN_SOURCE_DIR
+  const std::filesystem::path src = QRUN_SOURCE_DIR;
+  std::error_code ec;
+  if (!std::filesystem::exists(src / ".git", ec)) return std::nullopt;
+  const std::string git = "git -C '" + src.string() + "' ";
+  auto head = command_output(git + "rev-parse HEAD 2>/dev/null");
+  if (!head || head->size() != 40) return std::nullopt;
+  // As `git describe --dirty`: the sources differ from that commit (tracked files changed).
+  auto changes = command_output(git + "status --porcelain --untracked-files=no 2>/dev/null");
+  if (!changes || !changes->empty()) *head += "-dirty";
+  return head;
 #else
   return std::nullopt;
 #endif

@@ -16,7 +16,8 @@ namespace qrun::runner {
 
 // "2026-11-26T20:13:00Z"
 std::string utc_timestamp(std::chrono::system_clock::time_point t);
-// `git rev-parse HEAD` in the source tree qrun was built from, when that is still a git checkout.
+// `git rev-parse HEAD` in the source tree qrun was built from, when that is still a git checkout;
+// "<sha>-dirty" when tracked files differ from that commit (as `git describe --dirty`).
 std::optional<std::string> git_commit();
 // "cpu (<model name from /proc/cpuinfo>)" or the CUDA device's name.
 std::string device_name(c10::Device device);
