@@ -72,10 +72,13 @@ if [ "${QRUN_SEED_STUDY_QUICK:-0}" = 1 ]; then
          --set 'metrics[4].prompt_tokens=16' --set 'metrics[4].new_tokens=4' --set 'metrics[4].repetitions=2')
 fi
 
-# On a GPU the whole prompt suite goes in one generate() call (96 rows; the experiment's default
-# of 8 suits CPU memory). Batch composition changes float rounding, not the procedure.
+# On a GPU, larger batches than the experiment's CPU-sized defaults: 16 windows per forward for
+# perplexity and KL, the whole prompt suite in one generate() call. Batch composition changes
+# float rounding, not the procedure.
 gpu=()
-if [ "$device" != cpu ] && [ "${QRUN_SEED_STUDY_QUICK:-0}" != 1 ]; then gpu=(--set 'metrics[2].batch_size=96'); fi
+if [ "$device" != cpu ] && [ "${QRUN_SEED_STUDY_QUICK:-0}" != 1 ]; then
+  gpu=(--set 'metrics[0].batch_size=16' --set 'metrics[1].batch_size=16' --set 'metrics[2].batch_size=96')
+fi
 
 cd "$root"
 set -x

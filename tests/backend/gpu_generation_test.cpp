@@ -143,3 +143,22 @@ TEST_CASE("LLM.int8 greedy decoding replayed from a CUDA graph gives the uncaptu
   REQUIRE(eager.ok());
   CHECK(graph->front().tokens == eager->front().tokens);
 }
+
+TEST_CASE("sampled decoding replayed from a CUDA graph gives the uncaptured tokens for the same seed",
+          "[.][gpu][generate][sampling]") {
+  auto model = load_model(asset("models/stories260K"), "float32", "cuda");
+  auto& hf = dynamic_cast<qrun::hf::HfModel&>(*model);
+  const std::vector<std::vector<std::int64_t>> prompts = {model->tokenizer().encode("Once upon a time", true),
+                                                          model->tokenizer().encode("The little cat saw a big", true)};
+  qrun::GenerationConfig cfg;
+  cfg.max_new_tokens = 40;
+  cfg.do_sample = true;
+  cfg.temperature = 0.8;
+  cfg.top_p = 0.9;
+  cfg.seed = 3;
+  auto graph = hf.generate_static(prompts, cfg, true);
+  auto eager = hf.generate_static(prompts, cfg, false);
+  REQUIRE(graph.ok());
+  REQUIRE(eager.ok());
+  for (std::size_t i = 0; i < prompts.size(); ++i) CHECK((*graph)[i].tokens == (*eager)[i].tokens);
+}

@@ -94,7 +94,9 @@ Result<void> KlStats::add(const at::Tensor& base, const at::Tensor& var, const a
                  "check the variant's forward pass (overflow in a low-precision dtype?)"};
 
   // KL(P_base ‖ P_var) per token, full vocabulary, nats: Σ_v exp(lb)·(lb - lv), all in float64.
-  const std::int64_t rows = std::max<std::int64_t>(1, kChunkElements / vocab);
+  // CUDA: 16x larger chunks (1 GiB of float64 per operand): fewer, larger launches.
+  const std::int64_t chunk = base.is_cuda() ? kChunkElements * 16 : kChunkElements;
+  const std::int64_t rows = std::max<std::int64_t>(1, chunk / vocab);
   std::vector<at::Tensor> parts;
   for (std::int64_t s = 0; s < n; s += rows) {
     const std::int64_t m = std::min(rows, n - s);

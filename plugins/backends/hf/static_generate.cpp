@@ -2,10 +2,11 @@
 // through the dynamic path (HfModel::decode, the same prefill as generate()), its keys and
 // values are copied into preallocated [B, kv, S_max, hd] tensors, and every further token is one
 // decode_static call on fixed-shape inputs that it updates in place, with the q/k/v and gate/up
-// projections merged into one GEMM each (MergedProjections). With libtorch 2 on CUDA,
-// greedy decoding and graph-safe layers, that step is captured once as a CUDA graph and replayed
+// projections merged into one GEMM each (MergedProjections). With libtorch 2 on CUDA and
+// graph-safe layers, that step is captured once as a CUDA graph and replayed
 // (torch.compile's "reduce-overhead" mode does the same): ~700 kernel launches per token become
-// one graph launch, and the host checks for stop tokens only every kCheckEvery steps.
+// one graph launch. Greedy steps also pick the token on the device, and the host checks for stop
+// tokens only every kCheckEvery steps; sampling picks each token on the host from the step's logits.
 #include "generation.hpp"
 #include "hf_model.hpp"
 
@@ -23,6 +24,7 @@
 #endif
 
 #include <chrono>
+#include <optional>
 #include <cstdlib>
 #include <string>
 
@@ -124,9 +126,45 @@ Result<std::vector<Generation>> HfModel::generate_static(const std::vector<std::
     return logits;
   };
 
+  // The step as the loops below run it: eagerly, or (CUDA, libtorch 2) the first call eagerly on
+  // a side stream as the warm-up that initialises cuBLAS and the allocator (graphs cannot capture
+  // the legacy default stream), then one capture, then replays. Returns that step's logits (a
+  // replay's are the graph's output buffer, valid until the next replay).
+  bool use_graph = false;
+#ifdef QRUN_CUDA_GRAPHS
+  use_graph = allow_graph && device_.is_cuda() && graph_safe(b) && graphs_enabled_by_env() && steps > 1;
+  std::optional<c10::cuda::CUDAStream> stream;
+  std::optional<c10::cuda::CUDAStreamGuard> stream_guard;
+  std::optional<at::cuda::CUDAGraph> graph;
+  at::Tensor graph_logits;
+  if (use_graph) {
+    c10::cuda::device_synchronize();
+    stream = c10::cuda::getStreamFromPool(false, device_.index());
+    stream_guard.emplace(*stream);
+  }
+#endif
+  auto run_step = [&]() -> at::Tensor {
+#ifdef QRUN_CUDA_GRAPHS
+    if (use_graph) {
+      if (graph) {
+        graph->replay();
+        return graph_logits;
+      }
+      at::Tensor logits = step();
+      stream->synchronize();
+      graph.emplace();
+      graph->capture_begin();
+      graph_logits = step();
+      graph->capture_end();
+      return logits;
+    }
+#endif
+    return step();
+  };
+
   if (!greedy) {
     for (std::int64_t s = 0; s < steps; ++s) {
-      at::Tensor next = choose(step(), g, gen);
+      at::Tensor next = choose(run_step(), g, gen);
       rec.add_decode_seconds(lap());
       if (rec.add(next.data_ptr<std::int64_t>())) break;
       st.ids.copy_(next.view({b, 1}));
@@ -145,38 +183,11 @@ Result<std::vector<Generation>> HfModel::generate_static(const std::vector<std::
       if (rec.add(host[j].data_ptr<std::int64_t>())) return true;
     return false;
   };
-  bool use_graph = false;
-#ifdef QRUN_CUDA_GRAPHS
-  use_graph = allow_graph && device_.is_cuda() && graph_safe(b) && graphs_enabled_by_env() && steps > 1;
-  if (use_graph) {
-    // Capture on a side stream (CUDA graphs cannot capture the legacy default stream); the
-    // first step runs eagerly there as the warm-up that initialises cuBLAS and the allocator.
-    c10::cuda::device_synchronize();
-    c10::cuda::CUDAStream stream = c10::cuda::getStreamFromPool(false, device_.index());
-    c10::cuda::CUDAStreamGuard stream_guard(stream);
-    step();
+  bool finished = false;
+  while (ran < steps && !finished) {
+    run_step();
     ++ran;
-    stream.synchronize();
-    at::cuda::CUDAGraph graph;
-    graph.capture_begin();
-    step();
-    graph.capture_end();
-    bool finished = false;
-    while (ran < steps && !finished) {
-      graph.replay();
-      ++ran;
-      if (ran % kCheckEvery == 0) finished = check();
-    }
-    stream.synchronize();
-  }
-#endif
-  if (!use_graph) {
-    bool finished = false;
-    while (ran < steps && !finished) {
-      step();
-      ++ran;
-      if (ran % kCheckEvery == 0) finished = check();
-    }
+    if (ran % kCheckEvery == 0) finished = check();
   }
   if (!rec.all_done() && checked < ran) check();
   return rec.take();
