@@ -107,22 +107,25 @@ TEST_CASE("LLM.int8 activation quantization on CUDA gives the CPU codes and scal
                   qrun::quant::int8_linear_matmul(cpu.codes.cuda(), b.cuda()).cpu()));
 }
 
-TEST_CASE("LLM.int8 on a few CUDA rows (the fused decode path) equals the CPU forward", "[.][gpu][quant]") {
+TEST_CASE("LLM.int8 on up to 128 CUDA rows (the fused decode path) equals the CPU forward", "[.][gpu][quant]") {
   at::manual_seed(1);
   at::Tensor w = at::randn({96, 128}) * 0.05;
   at::Tensor bias = at::randn({96}).to(at::kHalf);
   auto layer = qrun::quant::make_int8_linear(w.to(at::kHalf), bias, 6.0, at::kHalf, "w");
   REQUIRE(layer.ok());
   auto gpu_layer = (*layer)->clone_to(c10::Device(c10::kCUDA));
-  // No activation reaches the threshold: integer sums and one rounding, the same bits.
-  at::Tensor x = (at::randn({5, 128}) * 0.5).to(at::kHalf);
-  CHECK(at::equal((*layer)->forward(x), gpu_layer->forward(x.cuda()).cpu()));
-  // Two outlier columns: their float16 products are summed in another order (tolerance: a few
-  // float16 ulps of the output).
-  x.select(1, 3).fill_(8.0);
-  x.select(1, 77).fill_(-7.5);
-  at::Tensor a = (*layer)->forward(x).to(at::kFloat), b = gpu_layer->forward(x.cuda()).cpu().to(at::kFloat);
-  CHECK((a - b).abs().max().item<double>() <= 4e-3 * a.abs().max().item<double>());
+  for (std::int64_t rows : {5, 40}) {  // one-block quantization (<= 16 rows) and one block per row
+    INFO("rows " << rows);
+    // No activation reaches the threshold: integer sums and one rounding, the same bits.
+    at::Tensor x = (at::randn({rows, 128}) * 0.5).to(at::kHalf);
+    CHECK(at::equal((*layer)->forward(x), gpu_layer->forward(x.cuda()).cpu()));
+    // Two outlier columns: their float16 products are summed in another order (tolerance: a few
+    // float16 ulps of the output).
+    x.select(1, 3).fill_(8.0);
+    x.select(1, 77).fill_(-7.5);
+    at::Tensor a = (*layer)->forward(x).to(at::kFloat), b = gpu_layer->forward(x.cuda()).cpu().to(at::kFloat);
+    CHECK((a - b).abs().max().item<double>() <= 4e-3 * a.abs().max().item<double>());
+  }
 }
 
 TEST_CASE("LLM.int8 greedy decoding replayed from a CUDA graph gives the uncaptured tokens", "[.][gpu][generate][quant]") {

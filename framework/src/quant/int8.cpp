@@ -184,7 +184,7 @@ at::Tensor int8_mm_dequant(const at::Tensor& acc_i32, const at::Tensor& row_absm
 
 bool int8_forward_graph_safe(std::int64_t rows, c10::Device device, std::int64_t in_features) {
 #ifdef QRUN_INT8_CUDA_KERNELS
-  return device.is_cuda() && rows >= 1 && rows <= cuda::kSmallRows && in_features % 16 == 0;
+  return device.is_cuda() && rows >= 1 && rows <= cuda::kFusedRowsMax && in_features % 16 == 0;
 #else
   (void)rows, (void)device, (void)in_features;
   return false;

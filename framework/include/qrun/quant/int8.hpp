@@ -52,9 +52,9 @@ at::Tensor int8_linear_matmul(const at::Tensor& a, const at::Tensor& b);
 at::Tensor int8_mm_dequant(const at::Tensor& acc_i32, const at::Tensor& row_absmax, const at::Tensor& col_absmax,
                            const at::Tensor& bias);
 // The LLM.int8 forward of MatMul8bitLt for x [..., in] in its compute dtype; returns [..., out]
-// in x's dtype. threshold 0 disables the decomposition. On CUDA, up to 16 rows take one fused
-// path (quantize + int8 dot products + outlier columns + dequantize, no host synchronisation);
-// more rows take int8_vectorwise_quant / int8_linear_matmul / int8_mm_dequant.
+// in x's dtype. threshold 0 disables the decomposition. On CUDA, up to 128 rows take one fused
+// path (quantize + int8 dot products + outlier columns + dequantize, no host synchronisation;
+// decode steps); more rows take int8_vectorwise_quant / int8_linear_matmul / int8_mm_dequant.
 at::Tensor int8_mixed_linear(const at::Tensor& x, const at::Tensor& cb, const at::Tensor& scb, const at::Tensor& bias,
                              double threshold);
 // Whether int8_mixed_linear on `rows` rows on `device` runs without a host synchronisation (so a

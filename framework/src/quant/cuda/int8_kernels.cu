@@ -105,6 +105,32 @@ __global__ void small_quant_kernel(const T* x, std::int8_t* codes, float* absmax
   }
 }
 
+// One block per row (more rows than one block should walk): as small_quant_kernel, with the
+// flags cleared beforehand by the caller.
+template <typename T>
+__global__ void rows_quant_kernel(const T* x, std::int8_t* codes, float* absmax, int* flags, int cols, float thr,
+                                  bool sparse) {
+  const T* row = x + static_cast<std::int64_t>(blockIdx.x) * cols;
+  float m = 0.0f;
+  for (int j = threadIdx.x; j < cols; j += blockDim.x) {
+    const float v = fabsf(__half2float(__float2half_rn(to_f(row[j]))));
+    if (sparse && v >= thr) {
+      flags[j] = 1;
+      continue;
+    }
+    m = fmaxf(m, v);
+  }
+  m = block_max(m);
+  if (threadIdx.x == 0) absmax[blockIdx.x] = m;
+  const float scale = __fdiv_rn(127.0f, m);
+  for (int j = threadIdx.x; j < cols; j += blockDim.x) {
+    const float v = __half2float(__float2half_rn(to_f(row[j])));
+    const float q = __fmul_rn(v, scale);
+    codes[static_cast<std::int64_t>(blockIdx.x) * cols + j] =
+        (sparse && fabsf(v) >= thr) || isnan(q) ? 0 : static_cast<std::int8_t>(__float2int_rn(q));
+  }
+}
+
 // One warp per output feature n: int32 dot products of the non-outlier columns (__dp4a on 16-byte
 // chunks), float32 sums of x * half(CB * SCB / 127) over the outlier columns, then
 //   h = half(fmaf(acc * absmax[m] * scb[n], mm_scale, bias_f16[n]))  (kdequant_mm_int32_fp16)
@@ -119,62 +145,68 @@ __global__ void small_gemv_kernel(const T* x, const std::int8_t* xq, const float
   if (warp >= n_out) return;
   const std::int8_t* wr = w + static_cast<std::int64_t>(warp) * cols;
   const float sc = scb[warp];
-  int acc[MAXR];
-  float accf[MAXR];
-  for (int r = 0; r < MAXR; ++r) {
-    acc[r] = 0;
-    accf[r] = 0.0f;
-  }
-  bool any_outlier = false;
-  for (int k = lane * 16; k < cols; k += 32 * 16) {
-    const int4 wv = *reinterpret_cast<const int4*>(wr + k);
-    const int4 fv0 = *reinterpret_cast<const int4*>(flags + k);
-    const int4 fv1 = *reinterpret_cast<const int4*>(flags + k + 4);
-    const int4 fv2 = *reinterpret_cast<const int4*>(flags + k + 8);
-    const int4 fv3 = *reinterpret_cast<const int4*>(flags + k + 12);
-    const bool chunk_outliers = (fv0.x | fv0.y | fv0.z | fv0.w | fv1.x | fv1.y | fv1.z | fv1.w | fv2.x | fv2.y | fv2.z |
-                                 fv2.w | fv3.x | fv3.y | fv3.z | fv3.w) != 0;
-    if (!chunk_outliers) {
-      for (int r = 0; r < rows && r < MAXR; ++r) {
-        const int4 xv = *reinterpret_cast<const int4*>(xq + static_cast<std::int64_t>(r) * cols + k);
-        acc[r] = __dp4a(xv.x, wv.x, acc[r]);
-        acc[r] = __dp4a(xv.y, wv.y, acc[r]);
-        acc[r] = __dp4a(xv.z, wv.z, acc[r]);
-        acc[r] = __dp4a(xv.w, wv.w, acc[r]);
-      }
-    } else {
-      any_outlier = true;
-      const std::int8_t* wb = reinterpret_cast<const std::int8_t*>(&wv);
-      for (int i = 0; i < 16; ++i) {
-        const bool outlier = flags[k + i] != 0;
-        // dequant(CB[:, cols]) in float32, then .to(x's dtype) as the addmm operand
-        const float wd = to_f(static_cast<T>(static_cast<float>(wb[i]) * sc * w_scale));
-        for (int r = 0; r < rows && r < MAXR; ++r) {
-          const std::int64_t at = static_cast<std::int64_t>(r) * cols + k + i;
-          if (outlier)
-            accf[r] += to_f(x[at]) * wd;
-          else
-            acc[r] += static_cast<int>(xq[at]) * static_cast<int>(wb[i]);
+  // Rows in chunks of MAXR (register accumulators); the weight row is re-read from cache.
+  for (int r0 = 0; r0 < rows; r0 += MAXR) {
+    const int nr = min(MAXR, rows - r0);
+    const std::int8_t* xq0 = xq + static_cast<std::int64_t>(r0) * cols;
+    const T* x0 = x + static_cast<std::int64_t>(r0) * cols;
+    int acc[MAXR];
+    float accf[MAXR];
+    for (int r = 0; r < MAXR; ++r) {
+      acc[r] = 0;
+      accf[r] = 0.0f;
+    }
+    bool any_outlier = false;
+    for (int k = lane * 16; k < cols; k += 32 * 16) {
+      const int4 wv = *reinterpret_cast<const int4*>(wr + k);
+      const int4 fv0 = *reinterpret_cast<const int4*>(flags + k);
+      const int4 fv1 = *reinterpret_cast<const int4*>(flags + k + 4);
+      const int4 fv2 = *reinterpret_cast<const int4*>(flags + k + 8);
+      const int4 fv3 = *reinterpret_cast<const int4*>(flags + k + 12);
+      const bool chunk_outliers = (fv0.x | fv0.y | fv0.z | fv0.w | fv1.x | fv1.y | fv1.z | fv1.w | fv2.x | fv2.y |
+                                   fv2.z | fv2.w | fv3.x | fv3.y | fv3.z | fv3.w) != 0;
+      if (!chunk_outliers) {
+        for (int r = 0; r < nr; ++r) {
+          const int4 xv = *reinterpret_cast<const int4*>(xq0 + static_cast<std::int64_t>(r) * cols + k);
+          acc[r] = __dp4a(xv.x, wv.x, acc[r]);
+          acc[r] = __dp4a(xv.y, wv.y, acc[r]);
+          acc[r] = __dp4a(xv.z, wv.z, acc[r]);
+          acc[r] = __dp4a(xv.w, wv.w, acc[r]);
+        }
+      } else {
+        any_outlier = true;
+        const std::int8_t* wb = reinterpret_cast<const std::int8_t*>(&wv);
+        for (int i = 0; i < 16; ++i) {
+          const bool outlier = flags[k + i] != 0;
+          // dequant(CB[:, cols]) in float32, then .to(x's dtype) as the addmm operand
+          const float wd = to_f(static_cast<T>(static_cast<float>(wb[i]) * sc * w_scale));
+          for (int r = 0; r < nr; ++r) {
+            const std::int64_t at = static_cast<std::int64_t>(r) * cols + k + i;
+            if (outlier)
+              accf[r] += to_f(x0[at]) * wd;
+            else
+              acc[r] += static_cast<int>(xq0[at]) * static_cast<int>(wb[i]);
+          }
         }
       }
     }
-  }
-  any_outlier = __any_sync(0xffffffffu, any_outlier);
-  for (int r = 0; r < rows && r < MAXR; ++r) {
-    int a = acc[r];
-    float f = accf[r];
-    for (int o = 16; o > 0; o >>= 1) {
-      a += __shfl_xor_sync(0xffffffffu, a, o);
-      f += __shfl_xor_sync(0xffffffffu, f, o);
-    }
-    if (lane == 0) {
-      const float v = __fmul_rn(__fmul_rn(static_cast<float>(a), xabs[r]), sc);
-      const float fused_bias = bias != nullptr && bias_is_half ? bias[warp] : 0.0f;
-      __half h = __float2half_rn(fmaf(v, mm_scale, fused_bias));
-      if (bias != nullptr && !bias_is_half) h = __float2half_rn(__half2float(h) + bias[warp]);
-      T o = static_cast<T>(__half2float(h));
-      if (any_outlier) o = static_cast<T>(to_f(o) + f);
-      out[static_cast<std::int64_t>(r) * n_out + warp] = o;
+    any_outlier = __any_sync(0xffffffffu, any_outlier);
+    for (int r = 0; r < nr; ++r) {
+      int a = acc[r];
+      float f = accf[r];
+      for (int o = 16; o > 0; o >>= 1) {
+        a += __shfl_xor_sync(0xffffffffu, a, o);
+        f += __shfl_xor_sync(0xffffffffu, f, o);
+      }
+      if (lane == 0) {
+        const float v = __fmul_rn(__fmul_rn(static_cast<float>(a), xabs[r0 + r]), sc);
+        const float fused_bias = bias != nullptr && bias_is_half ? bias[warp] : 0.0f;
+        __half h = __float2half_rn(fmaf(v, mm_scale, fused_bias));
+        if (bias != nullptr && !bias_is_half) h = __float2half_rn(__half2float(h) + bias[warp]);
+        T o = static_cast<T>(__half2float(h));
+        if (any_outlier) o = static_cast<T>(to_f(o) + f);
+        out[static_cast<std::int64_t>(r0 + r) * n_out + warp] = o;
+      }
     }
   }
 }
@@ -185,11 +217,14 @@ at::Tensor int8_small_linear(const at::Tensor& x_in, const at::Tensor& cb, const
                              float thr, bool sparse, float mm_scale, float w_scale) {
   at::Tensor x = x_in.contiguous();
   const auto rows = x.size(0), cols = x.size(1), n_out = cb.size(0);
-  TORCH_CHECK(x.is_cuda() && rows <= kSmallRows && cols % 16 == 0 && cb.is_contiguous(),
-              "int8_small_linear: CUDA x [M <= 16, K % 16 == 0] and contiguous CB");
+  TORCH_CHECK(x.is_cuda() && rows <= kFusedRowsMax && cols % 16 == 0 && cb.is_contiguous(),
+              "int8_small_linear: CUDA x [M <= kFusedRowsMax, K % 16 == 0] and contiguous CB");
   at::Tensor codes = at::empty({rows, cols}, x.options().dtype(at::kChar));
   at::Tensor absmax = at::empty({rows}, x.options().dtype(at::kFloat));
-  at::Tensor flags = at::empty({cols}, x.options().dtype(at::kInt));
+  // Up to kSmallRows rows: one block quantizes them all and clears the flags itself; more rows:
+  // one block per row after a memset of the flags.
+  const bool one_block = rows <= kSmallRows;
+  at::Tensor flags = one_block ? at::empty({cols}, x.options().dtype(at::kInt)) : at::zeros({cols}, x.options().dtype(at::kInt));
   at::Tensor out = at::empty({rows, n_out}, x.options());
   // bitsandbytes: a float16 bias is fused into the dequantization; any other is added after.
   // Read as float32 (exact for float16, bfloat16 and float32 biases).
@@ -197,9 +232,14 @@ at::Tensor int8_small_linear(const at::Tensor& x_in, const at::Tensor& cb, const
   at::Tensor bias = bias_in.defined() ? bias_in.to(at::kFloat).contiguous() : at::Tensor();
   auto stream = at::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "qrun_int8_small_linear", [&] {
-    small_quant_kernel<scalar_t><<<1, 1024, 0, stream>>>(x.data_ptr<scalar_t>(), codes.data_ptr<std::int8_t>(),
-                                                         absmax.data_ptr<float>(), flags.data_ptr<int>(),
-                                                         static_cast<int>(rows), static_cast<int>(cols), thr, sparse);
+    if (one_block)
+      small_quant_kernel<scalar_t><<<1, 1024, 0, stream>>>(x.data_ptr<scalar_t>(), codes.data_ptr<std::int8_t>(),
+                                                           absmax.data_ptr<float>(), flags.data_ptr<int>(),
+                                                           static_cast<int>(rows), static_cast<int>(cols), thr, sparse);
+    else
+      rows_quant_kernel<scalar_t><<<static_cast<unsigned>(rows), 256, 0, stream>>>(
+          x.data_ptr<scalar_t>(), codes.data_ptr<std::int8_t>(), absmax.data_ptr<float>(), flags.data_ptr<int>(),
+          static_cast<int>(cols), thr, sparse);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     const unsigned threads = 256, warps_per_block = threads / 32;
     const unsigned blocks = static_cast<unsigned>((n_out + warps_per_block - 1) / warps_per_block);
