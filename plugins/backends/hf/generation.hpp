@@ -25,7 +25,8 @@ struct PackedPrompts {
 PackedPrompts pack_prompts(const std::vector<std::vector<std::int64_t>>& prompts, c10::Device device);
 
 // scores [B, V] float32 -> next ids [B] (CPU int64): greedy argmax (lowest id on ties, as
-// torch.argmax), or temperature / top-k / top-p sampling with the seeded CPU generator.
+// torch.argmax), or temperature / top-k / top-p sampling: one uniform per row from the seeded CPU
+// generator, located in the row's cumulative distribution on the scores' device.
 at::Tensor choose(at::Tensor scores, const GenerationConfig& g, at::Generator& gen);
 
 // Per-row bookkeeping of a generation: tokens up to and including the first stop token, and
