@@ -30,32 +30,44 @@ __device__ __forceinline__ float block_max(float v) {
   return partial[0];
 }
 
-// One block per row: absmax of the non-outliers, codes = round_half_even(a * (127 / absmax)).
-__global__ void vectorwise_quant_kernel(const __half* a, std::int8_t* codes, float* absmax, bool* flags, int cols,
-                                        float thr, bool sparse) {
-  const __half* row = a + static_cast<std::int64_t>(blockIdx.x) * cols;
-  std::int8_t* out = codes + static_cast<std::int64_t>(blockIdx.x) * cols;
+template <typename T>
+__device__ __forceinline__ float to_f(T v) {
+  return static_cast<float>(v);
+}
+
+// One row, by all threads of the block (block_max synchronises): the absmax of the non-outliers
+// (|x| >= thr flags the column), then codes = round_half_even(x * (127 / absmax)), outliers 0.
+// x is read as float16 (A.to(float16)), as the reference loop does.
+template <typename T, typename Flag>
+__device__ void quantize_row(const T* row, std::int8_t* out, float* absmax, Flag* flags, int cols, float thr,
+                             bool sparse) {
   float m = 0.0f;
   for (int j = threadIdx.x; j < cols; j += blockDim.x) {
-    const float v = fabsf(__half2float(row[j]));
+    const float v = fabsf(__half2float(__float2half_rn(to_f(row[j]))));
     if (sparse && v >= thr) {
-      flags[j] = true;  // every writer stores the same value
+      flags[j] = Flag(1);  // every writer stores the same value
       continue;
     }
     m = fmaxf(m, v);
   }
   m = block_max(m);
-  if (threadIdx.x == 0) absmax[blockIdx.x] = m;
+  if (threadIdx.x == 0) *absmax = m;
   const float scale = __fdiv_rn(127.0f, m);  // IEEE float32 division, as the reference
   for (int j = threadIdx.x; j < cols; j += blockDim.x) {
-    const float x = __half2float(row[j]);
-    if (sparse && fabsf(x) >= thr) {
-      out[j] = 0;
-      continue;
-    }
+    const float x = __half2float(__float2half_rn(to_f(row[j])));
     const float q = __fmul_rn(x, scale);
-    out[j] = isnan(q) ? 0 : static_cast<std::int8_t>(__float2int_rn(q));  // 0 * inf (all-zero row) -> 0
+    // 0 * inf (an all-zero row) is NaN -> 0
+    out[j] = (sparse && fabsf(x) >= thr) || isnan(q) ? 0 : static_cast<std::int8_t>(__float2int_rn(q));
   }
+  __syncthreads();  // block_max's shared slots may be reused by the caller's next row
+}
+
+// One block per row.
+template <typename T, typename Flag>
+__global__ void rows_quant_kernel(const T* x, std::int8_t* codes, float* absmax, Flag* flags, int cols, float thr,
+                                  bool sparse) {
+  const std::int64_t off = static_cast<std::int64_t>(blockIdx.x) * cols;
+  quantize_row(x + off, codes + off, absmax + blockIdx.x, flags, cols, thr, sparse);
 }
 
 __global__ void mm_dequant_kernel(const std::int32_t* acc, const float* row, const float* col, const __half* bias,
@@ -69,65 +81,15 @@ __global__ void mm_dequant_kernel(const std::int32_t* acc, const float* row, con
   }
 }
 
-template <typename T>
-__device__ __forceinline__ float to_f(T v) {
-  return static_cast<float>(v);
-}
-
-// Block 0 only (one block): quantizes M rows of x (as float16) into codes/absmax and flags the
-// outlier columns; flags are cleared first, so the launch needs no memset.
+// One block for all rows (few rows): clears the flags first, so the launch needs no memset.
 template <typename T>
 __global__ void small_quant_kernel(const T* x, std::int8_t* codes, float* absmax, int* flags, int rows, int cols,
                                    float thr, bool sparse) {
   for (int j = threadIdx.x; j < cols; j += blockDim.x) flags[j] = 0;
   __syncthreads();
   for (int r = 0; r < rows; ++r) {
-    const T* row = x + static_cast<std::int64_t>(r) * cols;
-    float m = 0.0f;
-    for (int j = threadIdx.x; j < cols; j += blockDim.x) {
-      const float v = fabsf(__half2float(__float2half_rn(to_f(row[j]))));  // A.to(float16)
-      if (sparse && v >= thr) {
-        flags[j] = 1;
-        continue;
-      }
-      m = fmaxf(m, v);
-    }
-    m = block_max(m);
-    if (threadIdx.x == 0) absmax[r] = m;
-    const float scale = __fdiv_rn(127.0f, m);
-    for (int j = threadIdx.x; j < cols; j += blockDim.x) {
-      const float v = __half2float(__float2half_rn(to_f(row[j])));
-      const float q = __fmul_rn(v, scale);
-      codes[static_cast<std::int64_t>(r) * cols + j] =
-          (sparse && fabsf(v) >= thr) || isnan(q) ? 0 : static_cast<std::int8_t>(__float2int_rn(q));
-    }
-    __syncthreads();  // block_max's shared slots are reused by the next row
-  }
-}
-
-// One block per row (more rows than one block should walk): as small_quant_kernel, with the
-// flags cleared beforehand by the caller.
-template <typename T>
-__global__ void rows_quant_kernel(const T* x, std::int8_t* codes, float* absmax, int* flags, int cols, float thr,
-                                  bool sparse) {
-  const T* row = x + static_cast<std::int64_t>(blockIdx.x) * cols;
-  float m = 0.0f;
-  for (int j = threadIdx.x; j < cols; j += blockDim.x) {
-    const float v = fabsf(__half2float(__float2half_rn(to_f(row[j]))));
-    if (sparse && v >= thr) {
-      flags[j] = 1;
-      continue;
-    }
-    m = fmaxf(m, v);
-  }
-  m = block_max(m);
-  if (threadIdx.x == 0) absmax[blockIdx.x] = m;
-  const float scale = __fdiv_rn(127.0f, m);
-  for (int j = threadIdx.x; j < cols; j += blockDim.x) {
-    const float v = __half2float(__float2half_rn(to_f(row[j])));
-    const float q = __fmul_rn(v, scale);
-    codes[static_cast<std::int64_t>(blockIdx.x) * cols + j] =
-        (sparse && fabsf(v) >= thr) || isnan(q) ? 0 : static_cast<std::int8_t>(__float2int_rn(q));
+    const std::int64_t off = static_cast<std::int64_t>(r) * cols;
+    quantize_row(x + off, codes + off, absmax + r, flags, cols, thr, sparse);
   }
 }
 
@@ -237,7 +199,7 @@ at::Tensor int8_small_linear(const at::Tensor& x_in, const at::Tensor& cb, const
                                                            absmax.data_ptr<float>(), flags.data_ptr<int>(),
                                                            static_cast<int>(rows), static_cast<int>(cols), thr, sparse);
     else
-      rows_quant_kernel<scalar_t><<<static_cast<unsigned>(rows), 256, 0, stream>>>(
+      rows_quant_kernel<scalar_t, int><<<static_cast<unsigned>(rows), 256, 0, stream>>>(
           x.data_ptr<scalar_t>(), codes.data_ptr<std::int8_t>(), absmax.data_ptr<float>(), flags.data_ptr<int>(),
           static_cast<int>(cols), thr, sparse);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -262,7 +224,7 @@ void int8_vectorwise_quant(const at::Tensor& a_in, float thr, bool sparse, at::T
   absmax = at::empty({rows}, a.options().dtype(at::kFloat));
   outlier_flags = at::zeros({cols}, a.options().dtype(at::kBool));
   if (rows == 0) return;
-  vectorwise_quant_kernel<<<static_cast<unsigned>(rows), 256, 0, at::cuda::getCurrentCUDAStream()>>>(
+  rows_quant_kernel<__half, bool><<<static_cast<unsigned>(rows), 256, 0, at::cuda::getCurrentCUDAStream()>>>(
       reinterpret_cast<const __half*>(a.data_ptr<at::Half>()), codes.data_ptr<std::int8_t>(), absmax.data_ptr<float>(),
       outlier_flags.data_ptr<bool>(), static_cast<int>(cols), thr, sparse);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
