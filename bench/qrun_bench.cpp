@@ -9,6 +9,7 @@
 // way; bench/reference/speed_table.py compares the two.
 #include "common/version.hpp"
 #include "registry/registry.hpp"
+#include "runner/provenance.hpp"  // device_name, as results.json records it
 #include "speed/measure.hpp"
 
 #include <qrun/context.hpp>
@@ -150,7 +151,7 @@ Result<int> run(const po::variables_map& vm) {
       {"torch_version", std::string(qrun::torch_build_version())},
       {"date_utc", utc_now()},
       {"device", model.device().str()},
-      {"device_name", qrun::bench::device_name(model.device())},
+      {"device_name", qrun::runner::device_name(model.device())},
       {"model", model_dir},
       {"dtype", vm["dtype"].as<std::string>()},
       {"compute_dtype", std::string(qrun::to_string(model.compute_dtype()))},

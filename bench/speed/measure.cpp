@@ -53,19 +53,6 @@ void synchronize(c10::Device device) {
 #endif
 }
 
-std::string device_name(c10::Device device) {
-#ifdef QRUN_WITH_CUDA
-  if (device.is_cuda()) return at::cuda::getDeviceProperties(device.has_index() ? device.index() : 0)->name;
-#endif
-  std::ifstream f("/proc/cpuinfo");
-  for (std::string line; std::getline(f, line);)
-    if (line.rfind("model name", 0) == 0) {
-      const auto colon = line.find(':');
-      if (colon != std::string::npos) return "cpu (" + line.substr(line.find_first_not_of(' ', colon + 1)) + ")";
-    }
-  return device.str();
-}
-
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const std::size_t n = v.size();

@@ -22,8 +22,6 @@ namespace qrun::bench {
 
 // Waits until every queued kernel on `device` has finished (no-op on the CPU).
 void synchronize(c10::Device device);
-// "NVIDIA H100 80GB HBM3", or "cpu (<model name from /proc/cpuinfo>)".
-std::string device_name(c10::Device device);
 // Median of a non-empty list (mean of the two middle values for an even count).
 double median(std::vector<double> values);
 

@@ -27,6 +27,16 @@ std::vector<std::vector<std::int64_t>> tokens_of(const std::vector<qrun::Generat
   return out;
 }
 
+// The static loop (no graph) and the dynamic loop on two_prompts give the same tokens.
+void check_static_equals_dynamic(qrun::Model& model, const qrun::GenerationConfig& cfg) {
+  const auto prompts = two_prompts(model);
+  auto dynamic = model.generate(prompts, cfg);
+  auto fixed = hf(model).generate_static(prompts, cfg, /*allow_graph=*/false);
+  REQUIRE(dynamic.ok());
+  REQUIRE(fixed.ok());
+  CHECK(tokens_of(*fixed) == tokens_of(*dynamic));
+}
+
 }  // namespace
 
 TEST_CASE("static-cache greedy generation equals the dynamic cache on padded batches (stories260K)",
@@ -34,12 +44,7 @@ TEST_CASE("static-cache greedy generation equals the dynamic cache on padded bat
   auto model = load_model(asset("models/stories260K"), "float32");
   qrun::GenerationConfig cfg;
   cfg.max_new_tokens = 40;  // more than two host checks (every 16 steps)
-  const auto prompts = two_prompts(*model);
-  auto dynamic = model->generate(prompts, cfg);
-  auto fixed = hf(*model).generate_static(prompts, cfg, /*allow_graph=*/false);
-  REQUIRE(dynamic.ok());
-  REQUIRE(fixed.ok());
-  CHECK(tokens_of(*fixed) == tokens_of(*dynamic));
+  check_static_equals_dynamic(*model, cfg);
 }
 
 TEST_CASE("static-cache greedy generation equals the dynamic cache with grouped KV heads and biases (tiny-qwen2)",
@@ -48,12 +53,7 @@ TEST_CASE("static-cache greedy generation equals the dynamic cache with grouped 
   qrun::GenerationConfig cfg;
   cfg.max_new_tokens = 20;
   cfg.stop_token_ids = {0};  // random weights: keep going past eos-like ids where possible
-  const auto prompts = two_prompts(*model);
-  auto dynamic = model->generate(prompts, cfg);
-  auto fixed = hf(*model).generate_static(prompts, cfg, false);
-  REQUIRE(dynamic.ok());
-  REQUIRE(fixed.ok());
-  CHECK(tokens_of(*fixed) == tokens_of(*dynamic));
+  check_static_equals_dynamic(*model, cfg);
 }
 
 TEST_CASE("static-cache generation stops on a stop token found between host checks", "[backend][generate][static]") {
@@ -75,12 +75,7 @@ TEST_CASE("static-cache sampling equals dynamic-cache sampling for the same seed
   cfg.temperature = 0.8;
   cfg.top_p = 0.9;
   cfg.seed = 7;
-  const auto prompts = two_prompts(*model);
-  auto dynamic = model->generate(prompts, cfg);
-  auto fixed = hf(*model).generate_static(prompts, cfg, false);
-  REQUIRE(dynamic.ok());
-  REQUIRE(fixed.ok());
-  CHECK(tokens_of(*fixed) == tokens_of(*dynamic));
+  check_static_equals_dynamic(*model, cfg);
 }
 
 TEST_CASE("static-cache greedy generation with merged LLM.int8 q/k/v and gate/up equals the dynamic cache",
@@ -95,11 +90,6 @@ TEST_CASE("static-cache greedy generation with merged LLM.int8 q/k/v and gate/up
   qrun::GenerationConfig cfg;
   cfg.max_new_tokens = 20;
   cfg.stop_token_ids = {0};
-  const auto prompts = two_prompts(*model);
-  auto dynamic = model->generate(prompts, cfg);
-  auto fixed = hf(*model).generate_static(prompts, cfg, false);
-  REQUIRE(dynamic.ok());
-  REQUIRE(fixed.ok());
   // The merged int8 layer computes every output row from the same activation codes: same bits.
-  CHECK(tokens_of(*fixed) == tokens_of(*dynamic));
+  check_static_equals_dynamic(*model, cfg);
 }

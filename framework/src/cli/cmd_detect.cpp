@@ -125,13 +125,7 @@ int run_detect(const std::vector<std::string>& args, const GlobalOptions& global
                                        {"model"}},
                                 desc, vm))
     return *done;
-  try {
-    return detect(vm, global);
-  } catch (const ErrorException& e) {
-    return report_error(e.error());
-  } catch (const std::exception& e) {
-    return report_error(Error{"qrun detect", e.what(), "report this with the command line that caused it"});
-  }
+  return run_reporting_errors("qrun detect", [&] { return detect(vm, global); });
 }
 
 }  // namespace

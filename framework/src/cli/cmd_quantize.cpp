@@ -313,13 +313,9 @@ int run_quantize(const std::vector<std::string>& args, const GlobalOptions& glob
     return report_error(Error{"--defense", "applies to models, not to --tensors files", "quantize a --model instead"});
   if (model && vm.count("dequant"))
     return report_error(Error{"--dequant", "applies to --tensors files", "drop --dequant"});
-  try {
+  return run_reporting_errors("qrun quantize", [&] {
     return model ? quantize_model_folder(vm, global) : quantize_tensor_file(vm, global);
-  } catch (const ErrorException& e) {
-    return report_error(e.error());
-  } catch (const std::exception& e) {
-    return report_error(Error{"qrun quantize", e.what(), "report this with the command line that caused it"});
-  }
+  });
 }
 
 }  // namespace

@@ -43,6 +43,16 @@ int report_error(const Error& error) {
   return 1;
 }
 
+int run_reporting_errors(const std::string& command, const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const ErrorException& e) {
+    return report_error(e.error());
+  } catch (const std::exception& e) {
+    return report_error(Error{command, e.what(), "report this with the command line that caused it"});
+  }
+}
+
 std::optional<int> parse_options(const std::vector<std::string>& args, const OptionsSpec& spec,
                                  const boost::program_options::options_description& desc,
                                  boost::program_options::variables_map& vm) {

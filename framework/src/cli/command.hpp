@@ -42,6 +42,9 @@ const std::vector<Command>& commands();
 Registry load_registry(const GlobalOptions& global);
 // Prints "error: <message>" to stderr and returns the exit code to use (1).
 int report_error(const Error& error);
+// Runs a command's body; an ErrorException or any other exception becomes one error line
+// (naming `command`) and exit code 1 instead of escaping.
+int run_reporting_errors(const std::string& command, const std::function<int()>& body);
 
 // How a command parses its options with Boost.Program_options.
 struct OptionsSpec {
