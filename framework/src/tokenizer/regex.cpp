@@ -54,7 +54,8 @@ Result<std::shared_ptr<const Regex>> Regex::compile(const std::string& pattern, 
   }
   int error_code = 0;
   PCRE2_SIZE error_offset = 0;
-  const uint32_t options = PCRE2_UTF | PCRE2_UCP | (literal ? PCRE2_LITERAL : 0);
+  // PCRE2_LITERAL refuses PCRE2_UCP (it has no classes to apply Unicode properties to).
+  const uint32_t options = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);
   pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(source.data()), source.size(), options,
                                    &error_code, &error_offset, nullptr);
   if (code == nullptr) {
