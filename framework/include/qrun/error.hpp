@@ -1,20 +1,40 @@
 // qrun::Error and qrun::Result<T>: how everything that can fail on user input reports it.
 // An error names the thing (as precisely as known: "experiments/x.toml:14:3 variants[1].transforms[0].std"),
-// the reason, and the fix. Code and tests inspect the fields; the rendered text is for humans.
+// the reason, and the fix, plus a code from a small closed set (as Abseil's canonical codes).
+// Callers branch on `code`, never on the text: the rendered message is for humans and may change.
 #pragma once
 
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
 namespace qrun {
 
+// What kind of failure an Error is. Closed: add a code only with a QRUN_PLUGIN_API_VERSION bump.
+enum class ErrorCode {
+  invalid_argument,  // the input is well-formed but not acceptable (a value out of range, a bad key)
+  not_found,         // a named thing does not exist (file, tensor, plugin, layer)
+  unsupported,       // well-formed and understood, but qrun does not implement it (an architecture, a feature)
+  corrupt_input,     // a file or value is malformed (bad safetensors header, truncated data, invalid JSON)
+  io,                // the operating system refused a read or write (permissions, disk full)
+  resource,          // not enough memory / device memory, or a size beyond what can be allocated
+  internal,          // a bug in qrun or a plugin (an unexpected exception); never the user's input
+};
+std::string_view to_string(ErrorCode c);  // "invalid_argument", "not_found", ...
+
 struct Error {
   std::string thing;   // what is wrong: a file, a key, a tensor, a plugin
   std::string reason;  // why it is wrong
   std::string fix;     // what the user should do (may be empty when there is nothing to do)
+  ErrorCode code = ErrorCode::invalid_argument;
+
+  // Error::of(ErrorCode::not_found, thing, reason, fix): the same with an explicit code.
+  static Error of(ErrorCode c, std::string thing, std::string reason, std::string fix = {}) {
+    return Error{std::move(thing), std::move(reason), std::move(fix), c};
+  }
 
   // "<thing>: <reason>; fix: <fix>"
   std::string message() const {
@@ -86,5 +106,15 @@ class [[nodiscard]] Result<void> {
     auto&& qrun_try_result_ = (expr);                   \
     if (!qrun_try_result_.ok()) return qrun_try_result_.error(); \
   } while (0)
+
+// QRUN_ASSIGN_OR_RETURN(auto x, expr) / QRUN_ASSIGN_OR_RETURN(x, expr): evaluates `expr` (a
+// Result<T>), returns its error from the enclosing function, or moves the value into `lhs`.
+#define QRUN_CONCAT_INNER_(a, b) a##b
+#define QRUN_CONCAT_(a, b) QRUN_CONCAT_INNER_(a, b)
+#define QRUN_ASSIGN_OR_RETURN(lhs, expr) QRUN_ASSIGN_OR_RETURN_IMPL_(QRUN_CONCAT_(qrun_aor_, __LINE__), lhs, expr)
+#define QRUN_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
+  auto tmp = (expr);                                 \
+  if (!tmp.ok()) return tmp.error();                 \
+  lhs = std::move(tmp).value()
 
 }  // namespace qrun

@@ -14,13 +14,18 @@
 //               qrun::transform("weight_noise", schema, qrun::Role::defense, "Adds Gaussian noise.", apply));
 //
 // QRUN_PLUGIN_API_VERSION history (bump for any change to qrun_plugin_info, to a virtual
-// signature or to the layout of a public type, and say why here):
+// signature or to the layout of a public type, and say why here; tests/api/ fails when a header
+// of framework/include/qrun/ changes while api/contract.sha256 still records the old bytes):
 //   1  first version.
+//   2  linear kinds (Registrar::add_linear_kind, qrun/linear_kind.hpp; LinearImpl capabilities and
+//      metadata(); StorageInfo code_bits/format instead of a DType), Error::code, metric value
+//      declarations.
 #pragma once
 
 #include <qrun/backend.hpp>
 #include <qrun/context.hpp>
 #include <qrun/error.hpp>
+#include <qrun/linear_kind.hpp>
 #include <qrun/metric.hpp>
 #include <qrun/model.hpp>
 #include <qrun/params.hpp>
@@ -36,17 +41,14 @@
 #include <optional>
 #include <string>
 
-#define QRUN_PLUGIN_API_VERSION 1u
+#define QRUN_PLUGIN_API_VERSION 2u
 
 namespace qrun {
 
 enum class Kind { backend, transform, metric };
 std::string_view to_string(Kind k);  // "backend", "transform", "metric"
 
-struct MetricSpec {
-  bool compares_to_baseline = false;  // true: evaluated on baseline + variants in lockstep
-  bool needs_dataset = false;         // true: the experiment's metric entry must name a dataset
-};
+// MetricSpec (lockstep or per model, dataset, the declarations of its values): qrun/metric.hpp.
 
 // What the registry knows of one component, besides its factory.
 struct ComponentInfo {
@@ -69,6 +71,8 @@ class Registrar {
   virtual void add_backend(ComponentInfo info, BackendFactory factory) = 0;
   virtual void add_transform(ComponentInfo info, TransformFactory factory) = 0;
   virtual void add_metric(ComponentInfo info, MetricFactory factory) = 0;
+  // A quantized layer kind (qrun/linear_kind.hpp); its name must be unique across plugins.
+  virtual void add_linear_kind(LinearKindInfo info) = 0;
 };
 
 // A component is something that registers itself.
@@ -124,6 +128,13 @@ Component metric(std::string name, Schema<Cfg> s, MetricSpec spec, std::string d
       return std::unique_ptr<Metric>(std::make_unique<Impl>(s.make(p), evaluate));
     });
   };
+}
+
+// load(const LinearState&) -> Result<std::shared_ptr<LinearImpl>>; `recognizes` (optional) claims
+// a layer by its tensor suffixes in checkpoints written without qrun's metadata.
+template <class Fn>
+Component linear_kind(std::string name, std::string description, Fn load, LinearRecognizer recognizes = nullptr) {
+  return [=](Registrar& r) { r.add_linear_kind(LinearKindInfo{name, description, LinearLoader(load), recognizes}); };
 }
 
 }  // namespace qrun

@@ -3,11 +3,11 @@
 //   qrun quantize --model M --quantizer nf4 [--defense NAME[:k=v,...]]... [--param k=v]... --out DIR
 //   qrun quantize --tensors IN.safetensors --quantizer Q --out OUT.safetensors [--dequant] [--param k=v]...
 #include "cli/command.hpp"
+#include "model/tensor_model.hpp"
 #include "registry/registry.hpp"
 
 #include <qrun/context.hpp>
-#include <qrun/quant/layer_select.hpp>
-#include <qrun/quant/quant_linear.hpp>
+#include <qrun/linear_kind.hpp>
 #include <qrun/safetensors.hpp>
 
 #include <ATen/ATen.h>
@@ -15,7 +15,9 @@
 #include <c10/core/InferenceMode.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <iostream>
 #include <unistd.h>
@@ -72,7 +74,7 @@ Result<const ComponentInfo*> find_transform(const Registry& registry, const std:
   if (!info) return info.error();
   if ((*info)->role != role)
     return Error{name, "is a " + std::string(to_string((*info)->role)) + ", not a " + std::string(to_string(role)),
-                 role == Role::quantizer ? "pass it with --defense, and a quantizer (int8, nf4, fp4) with --quantizer"
+                 role == Role::quantizer ? "pass it with --defense, and a quantizer (`qrun plugins` lists them) with --quantizer"
                                          : "pass it with --quantizer"};
   return *info;
 }
@@ -96,25 +98,55 @@ Result<void> apply_transform(const Registry& registry, const std::string& name, 
   return {};
 }
 
-// transformers' quantization_config for config.json (BitsAndBytesConfig.to_dict keys).
-nlohmann::json quantization_config(const std::string& quantizer, const ParamMap& p, DType compute) {
-  auto list = [&](const char* k) { return std::get<std::vector<std::string>>(p.at(k)); };
-  nlohmann::json q = {{"quant_method", "bitsandbytes"}, {"llm_int8_skip_modules", list("exclude")}};
-  if (quantizer == "int8") {
-    q["load_in_8bit"] = true;
-    q["load_in_4bit"] = false;
-    q["llm_int8_threshold"] = std::get<double>(p.at("threshold"));
-  } else {
-    q["load_in_8bit"] = false;
-    q["load_in_4bit"] = true;
-    q["bnb_4bit_quant_type"] = quantizer;
-    q["bnb_4bit_use_double_quant"] = std::get<bool>(p.at("double_quant"));
-    q["bnb_4bit_compute_dtype"] = std::string(to_string(compute));
-    q["bnb_4bit_quant_storage"] = "uint8";
-    q["qrun_blocksize"] = std::get<std::int64_t>(p.at("blocksize"));  // transformers always uses 64
-  }
-  return q;
+// config.json's quantization_config: the quantizer's own (its report's details carry one when its
+// checkpoints should read as another tool's, e.g. bitsandbytes'), else qrun's record of the kind.
+nlohmann::json quantization_config(const std::string& quantizer, const nlohmann::json& log, Model& model) {
+  const nlohmann::json& details = log.back()["details"];
+  if (details.is_object() && details.contains("quantization_config")) return details["quantization_config"];
+  nlohmann::json kinds = nlohmann::json::object();
+  for (const std::string& name : model.linear_names())
+    if (model.linear(name).kind() != "dense") kinds[model.linear(name).kind()].push_back(name);
+  return {{"quant_method", "qrun"}, {"quantizer", quantizer}, {"params", log.back()["params"]}, {"layers", kinds}};
 }
+
+// safetensors metadata: the format tag, the quantizer, and each quantized layer's kind.
+std::map<std::string, std::string> checkpoint_metadata(const std::string& quantizer, Model& model) {
+  std::map<std::string, std::string> m = {{"format", "pt"}, {"qrun.quantizer", quantizer}};
+  for (const std::string& name : model.linear_names()) {
+    const LinearImpl& l = model.linear(name);
+    if (l.kind() != "dense") m[linear_metadata_key(name)] = linear_metadata_value(l);
+  }
+  return m;
+}
+
+// Removes a temporary output (file or folder) unless released: every failure path, exceptions
+// included, leaves nothing behind.
+class TempOutput {
+ public:
+  explicit TempOutput(fs::path p) : path_(std::move(p)) {}
+  ~TempOutput() {
+    if (!path_.empty()) {
+      std::error_code ec;
+      fs::remove_all(path_, ec);
+    }
+  }
+  TempOutput(const TempOutput&) = delete;
+  TempOutput& operator=(const TempOutput&) = delete;
+  const fs::path& path() const { return path_; }
+  // Renames the temporary to `final` (atomic on one file system); the guard then owns nothing.
+  Result<void> publish(const fs::path& final) {
+    std::error_code ec;
+    fs::rename(path_, final, ec);
+    if (ec) return Error::of(ErrorCode::io, final.string(), "cannot be created: " + ec.message(), "check the --out path");
+    path_.clear();
+    return {};
+  }
+
+ private:
+  fs::path path_;
+};
+
+fs::path temp_name(const fs::path& out) { return out.string() + ".tmp-" + std::to_string(::getpid()); }
 
 Result<void> write_text(const fs::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
@@ -183,17 +215,13 @@ int quantize_model_folder(const po::variables_map& vm, const GlobalOptions& glob
     for (auto& [suffix, t] : (*model)->linear(name).state()) tensors.emplace_back(name + "." + suffix, t.to(at::kCPU));
   for (auto& [name, t] : (*model)->other_tensors()) tensors.emplace_back(name, t.to(at::kCPU));
 
-  const fs::path tmp = out.string() + ".tmp-" + std::to_string(::getpid());
+  TempOutput tmp(temp_name(out));
   std::error_code ec;
-  fs::remove_all(tmp, ec);
-  fs::create_directories(tmp, ec);
-  if (ec) return report_error(Error{tmp.string(), "cannot be created: " + ec.message(), "check the --out path"});
-  auto fail = [&](const Error& e) {
-    fs::remove_all(tmp, ec);
-    return report_error(e);
-  };
-  const std::map<std::string, std::string> metadata = {{"format", "pt"}, {"qrun.quantizer", quantizer}};
-  if (auto w = write_safetensors(tmp / "model.safetensors", tensors, metadata); !w) return fail(w.error());
+  fs::remove_all(tmp.path(), ec);
+  fs::create_directories(tmp.path(), ec);
+  if (ec) return report_error(Error::of(ErrorCode::io, tmp.path().string(), "cannot be created: " + ec.message(), "check the --out path"));
+  if (auto w = write_safetensors(tmp.path() / "model.safetensors", tensors, checkpoint_metadata(quantizer, **model)); !w)
+    return report_error(w.error());
   const fs::path src = (*model)->source().folder;
   for (const auto& entry : fs::directory_iterator(src, ec)) {
     if (!entry.is_regular_file()) continue;
@@ -202,27 +230,24 @@ int quantize_model_folder(const po::variables_map& vm, const GlobalOptions& glob
     if (ext == ".safetensors" || ext == ".bin" || ext == ".pt" || ext == ".pth" ||
         fname == "model.safetensors.index.json" || fname == "config.json")
       continue;
-    fs::copy_file(entry.path(), tmp / fname, fs::copy_options::overwrite_existing, ec);
-    if (ec) return fail(Error{entry.path().string(), "cannot be copied: " + ec.message(), "check the model folder"});
+    fs::copy_file(entry.path(), tmp.path() / fname, fs::copy_options::overwrite_existing, ec);
+    if (ec) return report_error(Error::of(ErrorCode::io, entry.path().string(), "cannot be copied: " + ec.message(), "check the model folder"));
   }
   nlohmann::json config;
   {
     std::ifstream in(src / "config.json");
-    if (!in) return fail(Error{(src / "config.json").string(), "cannot be read", "give a Hugging Face model folder"});
-    try {
-      in >> config;
-    } catch (const nlohmann::json::exception& e) {
-      return fail(Error{(src / "config.json").string(), std::string("is not JSON: ") + e.what(), "fix the file"});
-    }
+    if (!in) return report_error(Error::of(ErrorCode::not_found, (src / "config.json").string(), "cannot be read", "give a Hugging Face model folder"));
+    config = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (config.is_discarded() || !config.is_object())
+      return report_error(Error::of(ErrorCode::corrupt_input, (src / "config.json").string(), "is not a JSON object", "fix the file"));
   }
-  config["quantization_config"] = quantization_config(quantizer, *qparams, (*model)->compute_dtype());
-  if (auto w = write_text(tmp / "config.json", config.dump(2) + "\n"); !w) return fail(w.error());
-  if (auto w = write_text(tmp / "qrun_quantize.json", nlohmann::json{{"source", (*model)->source().name},
-                                                                      {"transforms", log}}.dump(2) + "\n");
+  config["quantization_config"] = quantization_config(quantizer, log, **model);
+  if (auto w = write_text(tmp.path() / "config.json", config.dump(2) + "\n"); !w) return report_error(w.error());
+  if (auto w = write_text(tmp.path() / "qrun_quantize.json", nlohmann::json{{"source", (*model)->source().name},
+                                                                             {"transforms", log}}.dump(2) + "\n");
       !w)
-    return fail(w.error());
-  fs::rename(tmp, out, ec);
-  if (ec) return fail(Error{out.string(), "cannot be created: " + ec.message(), "check the --out path"});
+    return report_error(w.error());
+  if (auto p = tmp.publish(out); !p) return report_error(p.error());
   std::cout << log.back()["summary"].get<std::string>() << "\nwrote " << out.string() << "\n";
   return 0;
 }
@@ -245,44 +270,49 @@ int quantize_tensor_file(const po::variables_map& vm, const GlobalOptions& globa
   if (!p) return report_error(p.error());
   auto file = SafetensorsFile::open(in);
   if (!file) return report_error(file.error());
-  const auto include = std::get<std::vector<std::string>>(p->at("include"));
-  const auto exclude = std::get<std::vector<std::string>>(p->at("exclude"));
-  const bool dequant = vm.count("dequant") > 0;
-  NamedTensors tensors;
-  std::int64_t quantized = 0;
+  // Every 2-D floating tensor is offered to the quantizer as a linear layer named as the tensor;
+  // its own include/exclude parameters choose among them, as in a model.
+  std::vector<std::pair<std::string, at::Tensor>> weights;
   for (const TensorEntry& e : file->entries()) {
+    const bool floating = e.dtype == "F32" || e.dtype == "F16" || e.dtype == "BF16";
+    if (!floating || e.shape.size() != 2) continue;
     auto t = file->load(e.name);
     if (!t) return report_error(t.error());
-    const bool floating = e.dtype == "F32" || e.dtype == "F16" || e.dtype == "BF16";
-    const bool chosen = (include.empty() || quant::name_matches_any(e.name, include)) &&
-                        !quant::name_matches_any(e.name, exclude);
-    if (!(floating && e.shape.size() == 2 && chosen)) {
+    weights.emplace_back(e.name, *t);
+  }
+  if (weights.empty())
+    return report_error(Error{in.string(), "has no 2-D floating-point tensor to quantize",
+                              "give a safetensors file with F32/F16/BF16 matrices"});
+  auto model = make_tensor_model(weights, in.string());
+  auto ctx = make_default_context(vm["seed"].as<std::uint64_t>(), c10::Device(c10::kCPU));
+  nlohmann::json log = nlohmann::json::array();
+  if (auto r = apply_transform(registry, quantizer, *p, *model, *ctx, log); !r) {
+    Error err = r.error();
+    return report_error(err.within(in.string(), ": "));
+  }
+  const bool dequant = vm.count("dequant") > 0;
+  NamedTensors tensors;
+  std::map<std::string, std::string> metadata = checkpoint_metadata(quantizer, *model);
+  std::int64_t quantized = 0;
+  for (const TensorEntry& e : file->entries()) {
+    const bool is_layer = std::any_of(weights.begin(), weights.end(), [&](const auto& w) { return w.first == e.name; });
+    if (!is_layer || model->linear(e.name).kind() == "dense") {
+      auto t = file->load(e.name);
+      if (!t) return report_error(t.error());
       tensors.emplace_back(e.name, *t);
       continue;
     }
-    Result<std::shared_ptr<LinearImpl>> layer = Error{e.name, "was not quantized", ""};
-    if (quantizer == "int8") {
-      layer = quant::make_int8_linear(*t, {}, std::get<double>(p->at("threshold")), at::kFloat, e.name);
-    } else {
-      const quant::FourBitConfig cfg{*quant::parse_four_bit(quantizer), std::get<std::int64_t>(p->at("blocksize")),
-                                     std::get<bool>(p->at("double_quant"))};
-      if (auto b = quant::check_blocksize_4bit(cfg.blocksize, "--param blocksize"); !b) return report_error(b.error());
-      layer = quant::make_4bit_linear(*t, {}, cfg, at::kFloat, e.name);
-    }
-    if (!layer) {  // the layer factory names "<name>.weight"; here the tensor is <name>
-      Error err = layer.error();
-      if (err.thing == e.name + ".weight") err.thing = in.string() + ": " + e.name;
-      return report_error(err);
-    }
-    for (const auto& [suffix, s] : (*layer)->state()) tensors.emplace_back(state_name(e.name, suffix), s);
-    if (dequant) tensors.emplace_back(e.name + ".dequant", (*layer)->weight(at::kFloat));
+    const LinearImpl& layer = model->linear(e.name);
+    for (const auto& [suffix, s] : layer.state()) tensors.emplace_back(state_name(e.name, suffix), s.to(at::kCPU));
+    if (dequant) tensors.emplace_back(e.name + ".dequant", layer.weight(at::kFloat));
     ++quantized;
   }
   if (quantized == 0)
     return report_error(Error{in.string(), "has no 2-D float tensor selected by include/exclude",
                               "check the file and the --param include/exclude patterns"});
-  const std::map<std::string, std::string> metadata = {{"format", "pt"}, {"qrun.quantizer", quantizer}};
-  if (auto w = write_safetensors(out, tensors, metadata); !w) return report_error(w.error());
+  TempOutput tmp(temp_name(out));
+  if (auto w = write_safetensors(tmp.path(), tensors, metadata); !w) return report_error(w.error());
+  if (auto pub = tmp.publish(out); !pub) return report_error(pub.error());
   std::cout << "quantized " << quantized << " tensors to " << quantizer << "; wrote " << out.string() << "\n";
   return 0;
 }
@@ -292,7 +322,7 @@ int run_quantize(const std::vector<std::string>& args, const GlobalOptions& glob
   desc.add_options()
       ("model", po::value<std::string>()->value_name("M"), "model folder or hub id (loaded by the hf backend)")
       ("tensors", po::value<std::string>()->value_name("IN"), "a plain safetensors file instead of a model")
-      ("quantizer", po::value<std::string>()->value_name("Q"), "int8, nf4 or fp4 (a quantizer plugin)")
+      ("quantizer", po::value<std::string>()->value_name("Q"), "a quantizer plugin (qrun plugins lists them)")
       ("defense", po::value<std::vector<std::string>>()->value_name("NAME[:k=v,...]"),
        "a defense applied before quantizing (repeatable, in order)")
       ("param", po::value<std::vector<std::string>>()->value_name("k=v"), "a quantizer parameter (repeatable)")
@@ -320,7 +350,7 @@ int run_quantize(const std::vector<std::string>& args, const GlobalOptions& glob
 
 }  // namespace
 
-QRUN_CLI_COMMAND(cmd_quantize, {"quantize", "Quantize a model (or a safetensors file) as bitsandbytes does",
+QRUN_CLI_COMMAND(cmd_quantize, {"quantize", "Quantize a model (or a safetensors file) with any quantizer plugin",
                                 kUsage, run_quantize});
 
 }  // namespace qrun::cli

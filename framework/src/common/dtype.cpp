@@ -13,19 +13,17 @@ std::string_view to_string(DType d) {
     case DType::f16: return "float16";
     case DType::bf16: return "bfloat16";
     case DType::int8: return "int8";
-    case DType::nf4: return "nf4";
-    case DType::fp4: return "fp4";
     case DType::u8: return "uint8";
   }
   return "unknown";
 }
 
 std::optional<DType> parse_dtype(std::string_view name) {
-  static constexpr std::array<std::pair<std::string_view, DType>, 12> kNames = {{
+  static constexpr std::array<std::pair<std::string_view, DType>, 10> kNames = {{
       {"float32", DType::f32}, {"fp32", DType::f32}, {"f32", DType::f32},
       {"float16", DType::f16}, {"fp16", DType::f16}, {"f16", DType::f16},
       {"bfloat16", DType::bf16}, {"bf16", DType::bf16},
-      {"int8", DType::int8}, {"nf4", DType::nf4}, {"fp4", DType::fp4}, {"uint8", DType::u8},
+      {"int8", DType::int8}, {"uint8", DType::u8},
   }};
   for (const auto& [spelling, dtype] : kNames) {
     if (spelling == name) return dtype;
@@ -40,10 +38,8 @@ c10::ScalarType to_scalar_type(DType d) {
     case DType::bf16: return c10::ScalarType::BFloat16;
     case DType::int8: return c10::ScalarType::Char;
     case DType::u8: return c10::ScalarType::Byte;
-    case DType::nf4:
-    case DType::fp4: break;
   }
-  throw std::invalid_argument(std::string(to_string(d)) + " has no torch scalar type (it is stored packed in uint8)");
+  throw std::invalid_argument("unknown DType " + std::to_string(static_cast<int>(d)));
 }
 
 std::optional<DType> from_scalar_type(c10::ScalarType t) {
@@ -64,8 +60,6 @@ int bits_per_element(DType d) {
     case DType::bf16: return 16;
     case DType::int8:
     case DType::u8: return 8;
-    case DType::nf4:
-    case DType::fp4: return 4;
   }
   return 0;
 }

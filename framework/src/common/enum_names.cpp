@@ -1,4 +1,4 @@
-// Spellings of the small public enums (Kind, Role, Better), as they appear in TOML, JSON and reports.
+// Spellings of the small public enums (Kind, Role, Better, ErrorCode), as they appear in TOML, JSON and reports.
 #include <qrun/metric.hpp>
 #include <qrun/plugin.hpp>
 #include <qrun/transform.hpp>
@@ -18,6 +18,19 @@ std::string_view to_string(Role r) {
   switch (r) {
     case Role::defense: return "defense";
     case Role::quantizer: return "quantizer";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(ErrorCode c) {
+  switch (c) {
+    case ErrorCode::invalid_argument: return "invalid_argument";
+    case ErrorCode::not_found: return "not_found";
+    case ErrorCode::unsupported: return "unsupported";
+    case ErrorCode::corrupt_input: return "corrupt_input";
+    case ErrorCode::io: return "io";
+    case ErrorCode::resource: return "resource";
+    case ErrorCode::internal: return "internal";
   }
   return "unknown";
 }

@@ -25,16 +25,20 @@ class DenseLinear final : public LinearImpl {
   at::Tensor weight(c10::ScalarType dtype) const override { return w_.to(dtype); }
   at::Tensor bias() const override { return b_; }
 
+  // The layer as stored (the checkpoint's dtype): a float16 checkpoint computed in float32 on the
+  // CPU is 16 bits per weight; the float32 copy is a compute cache, as an fp16 model upcast by
+  // the runtime is still an fp16 model. transformers counts numel * element_size of W and b.
   StorageInfo storage() const override {
     StorageInfo s;
-    s.bytes = w_.numel() * w_.element_size() + (b_.defined() ? b_.numel() * b_.element_size() : 0);
-    // transformers counts parameters at their own dtype: numel * element_size of W and b.
     const std::int64_t elem = static_cast<std::int64_t>(c10::elementSize(storage_));
-    s.hf_footprint_bytes = (w_.numel() + (b_.defined() ? b_.numel() : 0)) * elem;
+    s.bytes = (w_.numel() + (b_.defined() ? b_.numel() : 0)) * elem;
+    s.hf_footprint_bytes = s.bytes;
+    s.code_bits = static_cast<int>(elem * 8);
     auto d = from_scalar_type(storage_);
-    s.dtype = d ? *d : DType::f32;
+    s.format = std::string(to_string(d ? *d : DType::f32));
     return s;
   }
+  bool forward_is_dequantized_linear() const override { return true; }
 
   NamedTensors state() const override {
     NamedTensors out{{"weight", w_.to(storage_)}};

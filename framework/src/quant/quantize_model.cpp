@@ -25,10 +25,13 @@ Result<TransformReport> quantize_model(Model& model, const QuantizeRequest& requ
       return Error{name, "is already quantized (" + dense.kind() + ")",
                    "apply one quantizer per variant, to a model loaded in full precision"};
     const StorageInfo before = dense.storage();
-    // The weight as the checkpoint stores it (the dense layer's cast to compute dtype is exact).
-    at::Tensor w = dense.weight(storage);
-    at::Tensor b = dense.bias();
-    if (b.defined()) b = b.to(storage);
+    // The weight as the checkpoint stores it, in its own dtype (a dense layer's state()).
+    at::Tensor w, b;
+    for (const auto& [suffix, t] : dense.state()) {
+      if (suffix == "weight") w = t;
+      if (suffix == "bias") b = t;
+    }
+    if (!w.defined()) w = dense.weight(storage);
     auto q = quantize(name, w, b, compute);
     if (!q) return q.error();
     const StorageInfo after = (*q)->storage();

@@ -3,6 +3,8 @@
 // library until it is destroyed, after the components (whose factories live in those libraries).
 #include "registry/registry.hpp"
 
+#include "model/linear_kinds_registry.hpp"
+
 #include <boost/dll/shared_library.hpp>
 #include <c10/util/Exception.h>
 
@@ -36,7 +38,9 @@ class StagingRegistrar final : public Registrar {
   void add_metric(ComponentInfo info, MetricFactory factory) override {
     add(std::move(info), Kind::metric, std::move(factory));
   }
+  void add_linear_kind(LinearKindInfo info) override { kinds.push_back(std::move(info)); }
   std::vector<Entry> entries;
+  std::vector<LinearKindInfo> kinds;  // registered globally once the library is accepted
 
  private:
   void add(ComponentInfo info, Kind kind, AnyFactory factory) {
@@ -244,8 +248,17 @@ Result<void> Registry::load_library(const std::filesystem::path& file) {
     names.push_back(name);
   }
 
+  // 8. Linear kinds: unique names across libraries (the process-wide kind registry checks).
+  auto keepalive = std::make_shared<boost::dll::shared_library>(impl.libraries.back());
+  std::vector<std::string> kind_names;
+  for (LinearKindInfo& k : staging.kinds) {
+    const std::string kind = k.name;
+    if (auto r = register_linear_kind(std::move(k), thing, keepalive); !r) return impl.refuse(r.error());
+    kind_names.push_back(kind);
+  }
+
   const std::size_t index = impl.plugins.size();
-  impl.plugins.push_back(LoadedPlugin{file, id, info->version ? info->version : "", plugin_torch, names});
+  impl.plugins.push_back(LoadedPlugin{file, id, info->version ? info->version : "", plugin_torch, names, kind_names});
   for (Entry& e : staging.entries) {
     e.plugin = index;
     std::string name = e.info.name;
@@ -286,8 +299,9 @@ Result<const ComponentInfo*> Registry::find(std::string_view name, Kind kind) co
   }
   std::string fix;
   if (auto near = nearest_name(std::string(name), same_kind)) fix = "did you mean '" + *near + "'? ";
-  fix += same_kind.empty() ? "build the plugins or pass --plugin-path DIR; `qrun plugins` lists what is loaded"
-                           : available;
+  fix += same_kind.empty() ? "build the plugins, or" : available + "; for a plugin in another folder,";
+  fix += " load its folder with --plugin-path DIR or QRUN_PLUGIN_PATH=DIR (an experiment: [experiment] "
+         "plugin_path = [\"DIR\"]); `qrun plugins` lists what is loaded";
   return Error{std::string(name), "unknown " + wanted + refused, fix};
 }
 

@@ -19,6 +19,7 @@ struct LoadedPlugin {
   std::string version;
   std::string torch_version;
   std::vector<std::string> components;  // names this library registered
+  std::vector<std::string> linear_kinds;  // linear kinds it registered (qrun/linear_kind.hpp)
 };
 
 class Registry {

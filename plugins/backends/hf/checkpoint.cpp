@@ -47,7 +47,7 @@ Result<Checkpoint> Checkpoint::open(const std::filesystem::path& folder) {
     if (it == file_index.end()) {
       auto f = SafetensorsFile::open(folder / file);
       if (!f) return f.error();
-      if (c.files_.empty()) c.metadata_ = f->metadata();
+      for (const auto& [k, v] : f->metadata()) c.metadata_.emplace(k, v);  // every shard's, first wins
       it = file_index.emplace(file, c.files_.size()).first;
       c.files_.push_back(std::move(*f));
     }

@@ -21,7 +21,7 @@ class Checkpoint {
   bool contains(const std::string& name) const { return where_.count(name) != 0; }
   std::vector<std::string> names() const;                 // sorted
   std::vector<std::filesystem::path> files() const;       // the safetensors files, in name order
-  const std::map<std::string, std::string>& metadata() const { return metadata_; }  // first file's
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }  // all files', merged
   // A CPU tensor in the checkpoint's dtype; Error naming the file and tensor if absent.
   Result<at::Tensor> load(const std::string& name) const;
 

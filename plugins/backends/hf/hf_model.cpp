@@ -8,8 +8,6 @@
 
 #include <qrun/error.hpp>
 #include <qrun/params.hpp>
-#include <qrun/quant/int8.hpp>
-#include <qrun/quant/quant_linear.hpp>
 
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
@@ -205,17 +203,18 @@ MergedProjections HfModel::merge_projections() const {
   MergedProjections m;
   m.qkv.resize(layers);
   m.gate_up.resize(layers);
-  auto is_plain = [](const std::string& k) { return k == "dense" || k == "nf4" || k == "fp4"; };
+  // Layers whose forward is linear(x, weight(compute), bias) merge into one dense layer of their
+  // (dequantized) weights; otherwise the first layer's kind may merge its siblings itself
+  // (LinearImpl::merge_with, e.g. LLM.int8 stacking rows); otherwise they stay separate.
   auto merge = [&](std::int64_t l, std::initializer_list<Proj> ps) -> std::shared_ptr<LinearImpl> {
     std::vector<const LinearImpl*> ls;
     for (Proj p : ps) ls.push_back(&proj(l, p));
-    const std::string kind = ls.front()->kind();
-    bool any_bias = false;
+    bool plain = true, any_bias = false;
     for (const LinearImpl* x : ls) {
-      if (x->kind() != kind && !(is_plain(x->kind()) && is_plain(kind))) return nullptr;
+      plain = plain && x->forward_is_dequantized_linear();
       any_bias = any_bias || x->bias().defined();
     }
-    if (is_plain(kind)) {
+    if (plain) {
       std::vector<at::Tensor> ws, bs;
       for (const LinearImpl* x : ls) {
         ws.push_back(x->weight(compute_st_));
@@ -224,32 +223,9 @@ MergedProjections HfModel::merge_projections() const {
       }
       return make_dense_linear(at::cat(ws, 0), any_bias ? at::cat(bs, 0) : at::Tensor(), compute_st_);
     }
-    if (kind != "int8") return nullptr;
-    std::vector<at::Tensor> cb, scb, bs;
-    double threshold = -1;
-    for (const LinearImpl* x : ls) {
-      at::Tensor b, thr;
-      for (const auto& [name, t] : x->state()) {
-        if (name == "weight") cb.push_back(t);
-        if (name == "SCB") scb.push_back(t);
-        if (name == "bias") b = t;
-        if (name == "int8_threshold") thr = t;
-      }
-      if (!thr.defined()) return nullptr;
-      const double t = thr.item<double>();
-      if (threshold >= 0 && t != threshold) return nullptr;
-      threshold = t;
-      bs.push_back(b.defined() ? b : at::Tensor());
-    }
-    at::Tensor bias;
-    if (any_bias) {
-      const auto opts = std::find_if(bs.begin(), bs.end(), [](const at::Tensor& b) { return b.defined(); })->options();
-      for (std::size_t i = 0; i < bs.size(); ++i)
-        if (!bs[i].defined()) bs[i] = at::zeros({ls[i]->out_features()}, opts);
-      bias = at::cat(bs, 0);
-    }
-    quant::Int8Rows rows{at::cat(cb, 0), at::cat(scb, 0), at::Tensor()};
-    return std::make_shared<quant::Int8Linear>(std::move(rows), bias, threshold, compute_st_);
+    for (const LinearImpl* x : ls)
+      if (x->kind() != ls.front()->kind()) return nullptr;
+    return ls.front()->merge_with(std::vector<const LinearImpl*>(ls.begin() + 1, ls.end()));
   };
   for (std::int64_t l = 0; l < layers; ++l) {
     m.qkv[l] = merge(l, {kQ, kK, kV});
@@ -380,14 +356,9 @@ at::Tensor HfModel::decode_static_fused(at::Tensor h, const at::Tensor& cos, con
 #endif
 
 bool HfModel::graph_safe(std::int64_t rows) const {
-  // Plain layers are device ops only; LLM.int8 is when its fused small-row CUDA path applies
-  // (its general path finds outlier columns on the host).
-  for (const auto& [name, impl] : linears_) {
-    const std::string k = impl->kind();
-    if (k == "dense" || k == "nf4" || k == "fp4") continue;
-    if (k == "int8" && quant::int8_forward_graph_safe(rows, device_, impl->in_features())) continue;
-    return false;
-  }
+  // Each layer says whether its forward on `rows` rows needs the host (LinearImpl::graph_safe).
+  for (const auto& [name, impl] : linears_)
+    if (!impl->graph_safe(rows)) return false;
   return true;
 }
 

@@ -28,10 +28,10 @@ struct DecoderTensors {
 using NamedLinears = std::vector<std::pair<std::string, std::shared_ptr<LinearImpl>>>;
 
 // A decode step's projections merged per layer: [q; k; v] and [gate; up] as one layer each, so
-// that one GEMM replaces three and two. Merged when the layers are all plain (dense, nf4, fp4:
-// forward = linear(x, weight(compute), bias)) into one dense layer, or all LLM.int8 with one
-// threshold into one int8 layer (stacked CB, SCB, bias: each output row is computed as before,
-// from the same activation quantization). Null: not merged. The dense merge gives the same sums
+// that one GEMM replaces three and two. Merged when every layer's forward is
+// linear(x, weight(compute), bias) (LinearImpl::forward_is_dequantized_linear: dense, nf4, ...)
+// into one dense layer, or else by the layers' own kind (LinearImpl::merge_with, e.g. LLM.int8
+// stacks CB, SCB and bias: each output row is computed as before). Null: not merged. The dense merge gives the same sums
 // as separate GEMMs, possibly in another order (cuBLAS picks its kernel by shape): decode results
 // agree to rounding, not bit for bit.
 struct MergedProjections {

@@ -1,11 +1,12 @@
 // Loads the tensors transformers' Qwen2ForCausalLM / LlamaForCausalLM state dict holds.
 #include "loader.hpp"
 
-#include <qrun/quant/quant_linear.hpp>
+#include <qrun/linear_kind.hpp>
 
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <optional>
 #include <set>
 
 namespace qrun::hf {
@@ -69,30 +70,33 @@ Result<std::unique_ptr<HfModel>> build_model(const HfConfig& hf, const Checkpoin
   t.embed = *embed;
 
   const std::vector<std::string> names = checkpoint.names();  // sorted
-  // One projection. A dense layer is weight [out, in] (+ bias [out]); a layer written by
-  // `qrun quantize` carries bitsandbytes' tensors (SCB, weight.quant_state.*) and is rebuilt by
-  // the quantizers' make_linear_from_state.
+  // One projection. A dense layer is weight [out, in] (+ bias [out]); a quantized layer is rebuilt
+  // by its linear kind (qrun/linear_kind.hpp): the kind recorded in the checkpoint's metadata by
+  // `qrun quantize`, or the registered kind that recognises its tensor names.
   auto add_linear = [&](const std::string& name, std::int64_t out, std::int64_t in, bool bias) -> Result<void> {
     const std::string prefix = name + ".";
     std::vector<std::string> suffixes;
     for (auto it = std::lower_bound(names.begin(), names.end(), prefix);
          it != names.end() && it->compare(0, prefix.size(), prefix) == 0; ++it)
       suffixes.push_back(it->substr(prefix.size()));
-    const std::string kind = quant::linear_kind_of_state(suffixes);
-    if (kind != "dense") {
-      NamedTensors state;
+    LinearState state{name, {}, nlohmann::json::object(), compute, options.device};
+    std::optional<std::string> recorded;
+    if (auto m = checkpoint.metadata().find(linear_metadata_key(name)); m != checkpoint.metadata().end()) {
+      auto parsed = parse_linear_metadata(name, m->second);
+      if (!parsed) return parsed.error();
+      recorded = parsed->first;
+      state.metadata = parsed->second;
+    }
+    auto kind = resolve_linear_kind(name, suffixes, recorded);
+    if (!kind) return kind.error();
+    if (*kind != "dense") {
       for (const auto& suffix : suffixes) {
         auto tensor = src.raw(prefix + suffix);
         if (!tensor) return tensor.error();
-        state.emplace_back(suffix, *tensor);
+        state.tensors.emplace_back(suffix, *tensor);
       }
-      auto layer = quant::make_linear_from_state(kind, state, compute, options.device, name);
+      auto layer = load_linear(*kind, state, out, in);
       if (!layer) return layer.error();
-      if ((*layer)->out_features() != out || (*layer)->in_features() != in)
-        return Error{name, "quantized layer is " + std::to_string((*layer)->out_features()) + "x" +
-                               std::to_string((*layer)->in_features()) + " but config.json implies " +
-                               std::to_string(out) + "x" + std::to_string(in),
-                     "use the config.json that belongs to this checkpoint"};
       linears.emplace_back(name, *layer);
       return {};
     }

@@ -26,16 +26,24 @@ qrun::Result<qrun::TransformReport> apply(const Int8Params& p, qrun::Model& mode
   qrun::quant::QuantizeRequest req{"int8", p.include, p.exclude, "int8",
                                    {{"threshold", p.threshold}, {"include", p.include}, {"exclude", p.exclude}}};
   const double threshold = p.threshold;
-  return qrun::quant::quantize_model(
+  auto report = qrun::quant::quantize_model(
       model, req,
       [threshold](const std::string& name, const at::Tensor& w, const at::Tensor& b, c10::ScalarType compute) {
         return qrun::quant::make_int8_linear(w, b, threshold, compute, name);
       },
       ctx);
+  if (!report) return report;
+  // transformers' BitsAndBytesConfig.to_dict(), so that a checkpoint qrun writes reads as one.
+  report->details["quantization_config"] = {{"quant_method", "bitsandbytes"}, {"llm_int8_skip_modules", p.exclude},
+                                            {"load_in_8bit", true},           {"load_in_4bit", false},
+                                            {"llm_int8_threshold", p.threshold}};
+  return report;
 }
 
 }  // namespace
 
-QRUN_PLUGIN("int8", "0.1.0",
+QRUN_PLUGIN("int8", "0.2.0",
             qrun::transform("int8", schema, qrun::Role::quantizer,
-                            "LLM.int8 as bitsandbytes: int8 row-wise weights, outlier columns in 16-bit", apply));
+                            "LLM.int8 as bitsandbytes: int8 row-wise weights, outlier columns in 16-bit", apply),
+            qrun::linear_kind("int8", "bitsandbytes Linear8bitLt: int8 rows (CB), row absmax (SCB), outlier threshold",
+                              qrun::quant::load_int8_linear, qrun::quant::recognizes_int8));

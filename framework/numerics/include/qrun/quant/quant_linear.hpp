@@ -13,6 +13,7 @@
 
 #include <qrun/error.hpp>
 #include <qrun/linear.hpp>
+#include <qrun/linear_kind.hpp>
 #include <qrun/quant/blockwise4.hpp>
 #include <qrun/quant/double_quant.hpp>
 #include <qrun/quant/int8.hpp>
@@ -56,6 +57,10 @@ class Int8Linear final : public LinearImpl {
   StorageInfo storage() const override;
   NamedTensors state() const override;
   std::shared_ptr<LinearImpl> clone_to(c10::Device device) const override;
+  // The fused few-row CUDA path (no outlier search on the host) is graph-safe; the general path is not.
+  bool graph_safe(std::int64_t rows) const override;
+  // Int8 siblings with the same threshold merge into one int8 layer (stacked rows).
+  std::shared_ptr<LinearImpl> merge_with(const std::vector<const LinearImpl*>& siblings) const override;
 
   const at::Tensor& cb() const { return cb_; }    // int8 [out, in]
   const at::Tensor& scb() const { return scb_; }  // float32 [out]
@@ -86,6 +91,7 @@ class FourBitLinear final : public LinearImpl {
   StorageInfo storage() const override;
   NamedTensors state() const override;
   std::shared_ptr<LinearImpl> clone_to(c10::Device device) const override;
+  bool forward_is_dequantized_linear() const override { return true; }
 
   const FourBitWeight& weight_state() const { return w_; }
 
@@ -106,6 +112,12 @@ Result<FourBitWeight> quantize_four_bit_weight(const at::Tensor& weight, const F
 Result<std::shared_ptr<LinearImpl>> make_4bit_linear(const at::Tensor& weight, const at::Tensor& bias,
                                                      const FourBitConfig& config, c10::ScalarType compute,
                                                      const std::string& name);
+
+// The registered kinds' loaders and recognisers (the int8, nf4 and fp4 plugins register them).
+Result<std::shared_ptr<LinearImpl>> load_int8_linear(const LinearState& state);
+Result<std::shared_ptr<LinearImpl>> load_4bit_linear(FourBit type, const LinearState& state);
+bool recognizes_int8(const std::vector<std::string>& suffixes);                   // has "SCB"
+bool recognizes_4bit(FourBit type, const std::vector<std::string>& suffixes);     // has its quant_state
 
 // The kind a layer's checkpoint tensors describe (suffixes as above): "int8", "nf4", "fp4", or
 // "dense" when none of the quantized markers (SCB, weight.quant_state.bitsandbytes__*) is present.

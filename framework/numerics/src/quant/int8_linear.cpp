@@ -34,8 +34,39 @@ StorageInfo Int8Linear::storage() const {
   StorageInfo s;
   s.bytes = nbytes(cb_) + nbytes(scb_) + nbytes(bias_);
   s.hf_footprint_bytes = nbytes(cb_) + nbytes(bias_);
-  s.dtype = DType::int8;
+  s.code_bits = 8;
+  s.format = "int8";
   return s;
+}
+
+bool Int8Linear::graph_safe(std::int64_t rows) const { return int8_forward_graph_safe(rows, cb_.device(), in_features()); }
+
+// [this; siblings]: stacked CB, SCB and bias, one threshold. Each output row is computed as
+// before, from the same activation quantization (its row of CB and its SCB).
+std::shared_ptr<LinearImpl> Int8Linear::merge_with(const std::vector<const LinearImpl*>& siblings) const {
+  std::vector<const Int8Linear*> all{this};
+  for (const LinearImpl* l : siblings) {
+    const auto* x = dynamic_cast<const Int8Linear*>(l);
+    if (!x || x->threshold_ != threshold_ || x->in_features() != in_features()) return nullptr;
+    all.push_back(x);
+  }
+  std::vector<at::Tensor> cb, scb, bs;
+  bool any_bias = false;
+  for (const Int8Linear* x : all) {
+    cb.push_back(x->cb_);
+    scb.push_back(x->scb_);
+    any_bias = any_bias || x->bias_.defined();
+  }
+  at::Tensor bias;
+  if (any_bias) {
+    at::TensorOptions opts;
+    for (const Int8Linear* x : all)
+      if (x->bias_.defined()) opts = x->bias_.options();
+    for (const Int8Linear* x : all) bs.push_back(x->bias_.defined() ? x->bias_ : at::zeros({x->out_features()}, opts));
+    bias = at::cat(bs, 0);
+  }
+  Int8Rows rows{at::cat(cb, 0), at::cat(scb, 0), at::Tensor()};
+  return std::make_shared<Int8Linear>(std::move(rows), bias, threshold_, compute_);
 }
 
 NamedTensors Int8Linear::state() const {

@@ -211,6 +211,23 @@ Result<std::shared_ptr<LinearImpl>> four_bit_from_state(FourBit type, const Stat
 
 }  // namespace
 
+Result<std::shared_ptr<LinearImpl>> load_int8_linear(const LinearState& state) {
+  return int8_from_state(StateView(state.tensors, state.name), state.compute, state.device);
+}
+
+Result<std::shared_ptr<LinearImpl>> load_4bit_linear(FourBit type, const LinearState& state) {
+  return four_bit_from_state(type, StateView(state.tensors, state.name), state.compute, state.device);
+}
+
+bool recognizes_int8(const std::vector<std::string>& suffixes) {
+  return std::find(suffixes.begin(), suffixes.end(), "SCB") != suffixes.end();
+}
+
+bool recognizes_4bit(FourBit type, const std::vector<std::string>& suffixes) {
+  const std::string qs = "weight.quant_state.bitsandbytes__" + std::string(to_string(type));
+  return std::find(suffixes.begin(), suffixes.end(), qs) != suffixes.end();
+}
+
 std::string linear_kind_of_state(const std::vector<std::string>& suffixes) {
   for (const auto& s : suffixes) {
     if (s == "SCB") return "int8";

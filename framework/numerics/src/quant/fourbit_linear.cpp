@@ -67,7 +67,8 @@ StorageInfo FourBitLinear::storage() const {
   else
     s.bytes += nbytes(w_.q.absmax);
   s.hf_footprint_bytes = nbytes(w_.q.packed) + nbytes(bias_);
-  s.dtype = w_.q.type == FourBit::nf4 ? DType::nf4 : DType::fp4;
+  s.code_bits = 4;
+  s.format = std::string(to_string(w_.q.type)) + (w_.dq ? " (double-quantized absmax)" : "");
   return s;
 }
 

@@ -1,0 +1,10 @@
+// fp4: bitsandbytes' blockwise FP4 (e2m1) quantization (Linear4bit) on the selected linear layers,
+// and the "fp4" linear kind that rebuilds stored layers. Numerics: qrun/quant/blockwise4.hpp and
+// double_quant.hpp (libqrun_numerics); the method: plugins/quantizers/README.md.
+#include <qrun/plugin.hpp>
+#include <qrun/quant/bnb4_plugin.hpp>
+
+QRUN_PLUGIN("fp4", "0.2.0",
+            qrun::quant::four_bit_transform(qrun::quant::FourBit::fp4,
+                                            "bitsandbytes FP4 (e2m1): blockwise absmax, FP4 codes packed two per byte"),
+            qrun::quant::four_bit_linear_kind(qrun::quant::FourBit::fp4));
