@@ -1,6 +1,7 @@
 #include "backend/fixture.hpp"
 
 #include "load.hpp"
+#include "registry/registry.hpp"
 
 #include <qrun/safetensors.hpp>
 
@@ -16,8 +17,16 @@ RunContext& test_context() {
   return *ctx;
 }
 
+// The product plugins (QRUN_PLUGIN_PATH, set by ctest): quantized checkpoints need the linear
+// kinds the quantizer plugins register.
+const Registry& plugin_registry() {
+  static const Registry r = Registry::load(plugin_search_dirs({}));
+  return r;
+}
+
 Result<std::unique_ptr<Model>> try_load_model(const std::filesystem::path& folder, const std::string& dtype,
                                               const std::string& device) {
+  (void)plugin_registry();
   hf::HfParams p;
   p.path = folder.string();
   p.dtype = dtype;
