@@ -29,6 +29,8 @@ class BpeModel {
   const std::string* id_to_token(std::int64_t id) const;
   // One past the largest id of the vocabulary.
   std::int64_t id_space() const { return static_cast<std::int64_t>(id_to_token_.size()); }
+  // Number of vocabulary entries (tokenizers' get_vocab_size: where added-token ids start).
+  std::int64_t vocab_count() const { return static_cast<std::int64_t>(vocab_.size()); }
 
  private:
   struct MergeTarget { std::int32_t rank; std::int32_t new_id; };

@@ -1,5 +1,6 @@
 // Decoders as tokenizers defines them (tokenizers/src/decoders/{byte_level,byte_fallback,fuse,
-// strip,sequence}.rs and normalizers/replace.rs): each step maps the list of token strings.
+// strip,sequence}.rs, normalizers/replace.rs, pre_tokenizers/metaspace.rs): each step maps the
+// list of token strings.
 #include "tokenizer/decoder.hpp"
 
 #include "tokenizer/byte_level.hpp"
@@ -8,7 +9,7 @@
 namespace qrun::tok {
 namespace {
 
-constexpr const char* kSupported = "ByteLevel, Replace, ByteFallback, Fuse, Strip, Sequence";
+constexpr const char* kSupported = "ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace, Sequence";
 
 std::string replace_all(const std::string& text, const std::string& pattern, const std::string& with) {
   if (pattern.empty()) return text;
@@ -101,8 +102,13 @@ Result<void> Decoder::add(const Json& value, const JsonWhere& where) {
     for (std::size_t i = 0; i < (*list)->size(); ++i) QRUN_TRY(add((**list)[i], where.key("decoders").index(i)));
     return {};
   }
-  Step step{Kind::fuse, {}, {}, 0, 0};
-  if (t == "ByteLevel") {
+  Step step{Kind::fuse, {}, {}, 0, 0, {}};
+  if (t == "Metaspace") {
+    auto m = Metaspace::from_json(value, where);
+    if (!m.ok()) return m.error();
+    step.kind = Kind::metaspace;
+    step.metaspace = std::move(*m);
+  } else if (t == "ByteLevel") {
     step.kind = Kind::byte_level;
   } else if (t == "ByteFallback") {
     step.kind = Kind::byte_fallback;
@@ -167,6 +173,7 @@ std::string Decoder::decode(std::vector<std::string> tokens) const {
         tokens.assign(1, std::move(all));
         break;
       }
+      case Kind::metaspace: s.metaspace.decode(tokens); break;
       case Kind::strip: {
         std::size_t i = 0;
         const char32_t c = next_code_point(s.content, i);

@@ -1,8 +1,9 @@
 // tokenizers' decoders that qrun supports: ByteLevel, Replace (string pattern), ByteFallback,
-// Fuse, Strip and Sequence. They turn the token strings of some ids into text.
+// Fuse, Strip, Metaspace and Sequence. They turn the token strings of some ids into text.
 #pragma once
 
 #include "tokenizer/json_access.hpp"
+#include "tokenizer/metaspace.hpp"
 
 #include <string>
 #include <vector>
@@ -11,11 +12,12 @@ namespace qrun::tok {
 
 class Decoder {
  public:
-  enum class Kind { byte_level, replace, byte_fallback, fuse, strip };
+  enum class Kind { byte_level, replace, byte_fallback, fuse, strip, metaspace };
   struct Step {
     Kind kind;
     std::string pattern, content;  // replace; strip: content is the stripped character
     std::size_t start = 0, stop = 0;  // strip
+    Metaspace metaspace;              // metaspace
   };
 
   // From tokenizer.json's "decoder" value (null: tokens joined with spaces, as tokenizers does).

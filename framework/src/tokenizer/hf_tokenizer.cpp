@@ -47,7 +47,7 @@ class HfTokenizer final : public Tokenizer {
         ids.push_back(*piece.id);
         continue;
       }
-      for (const std::string& word : pre_tokenizer_.split(piece.text)) model_.tokenize(word, ids);
+      for (const std::string& word : pre_tokenizer_.split(piece.text, piece.at_input_start)) model_.tokenize(word, ids);
     }
     return add_special_tokens ? post_.apply(std::move(ids)) : ids;
   }
@@ -56,13 +56,13 @@ class HfTokenizer final : public Tokenizer {
     std::vector<std::string> tokens;
     tokens.reserve(ids.size());
     for (std::int64_t id : ids) {
-      if (const tok::AddedToken* t = added_.find_by_id(id)) {
-        if (!(skip_special_tokens && t->special)) tokens.push_back(t->content);
-      } else if (const std::string* s = model_.id_to_token(id)) {
-        // tokenizers skips by content: a vocabulary token spelled like a special token is special.
-        const tok::AddedToken* same = added_.find_by_content(*s);
-        if (!(skip_special_tokens && same != nullptr && same->special)) tokens.push_back(*s);
-      }  // ids outside the vocabulary are dropped, as tokenizers does
+      // tokenizers: an added token decodes to its (normalized) pattern, else the vocabulary's
+      // token; ids in neither are dropped. Special tokens are skipped by their text, so a
+      // vocabulary token spelled like a special token is skipped too.
+      const std::string* s = nullptr;
+      if (const tok::AddedToken* t = added_.find_by_id(id)) s = &t->pattern;
+      else s = model_.id_to_token(id);
+      if (s != nullptr && !(skip_special_tokens && added_.is_special_content(*s))) tokens.push_back(*s);
     }
     return decoder_.decode(std::move(tokens));
   }
@@ -155,7 +155,7 @@ Result<std::unique_ptr<Tokenizer>> load_hf_tokenizer(const std::filesystem::path
   if (!model.ok()) return model.error();
   auto added_json = tok::optional_member(root, where, "added_tokens", Json::value_t::array);
   if (!added_json.ok()) return added_json.error();
-  auto added = tok::AddedVocabulary::from_json(*added_json, where.key("added_tokens"), *normalizer);
+  auto added = tok::AddedVocabulary::from_json(*added_json, where.key("added_tokens"), *normalizer, *model);
   if (!added.ok()) return added.error();
   auto post = tok::PostProcessor::from_json(root.value("post_processor", null_value), where.key("post_processor"));
   if (!post.ok()) return post.error();
@@ -164,6 +164,7 @@ Result<std::unique_ptr<Tokenizer>> load_hf_tokenizer(const std::filesystem::path
 
   // tokenizer_config.json (optional): BOS/EOS names and the chat template.
   std::optional<std::string> bos_name, eos_name, chat_source;
+  Json chat_config = Json::object();  // its special tokens are chat template variables
   const std::filesystem::path config_file = model_dir / "tokenizer_config.json";
   if (std::filesystem::exists(config_file)) {
     auto config = tok::read_json_file(config_file);
@@ -179,6 +180,7 @@ Result<std::unique_ptr<Tokenizer>> load_hf_tokenizer(const std::filesystem::path
     bos_name = *bos;
     eos_name = *eos;
     chat_source = *chat;
+    chat_config = *config;
   }
   auto resolve = [&](const std::optional<std::string>& name, const char* key) -> Result<std::optional<std::int64_t>> {
     if (!name) return std::optional<std::int64_t>{};
@@ -194,7 +196,7 @@ Result<std::unique_ptr<Tokenizer>> load_hf_tokenizer(const std::filesystem::path
 
   std::unique_ptr<Tokenizer> t = std::make_unique<HfTokenizer>(
       std::move(*normalizer), std::move(*pre), std::move(*model), std::move(*added), std::move(*post),
-      std::move(*decoder), tok::ChatTemplate::from_source(chat_source, config_file.string()), *bos, *eos);
+      std::move(*decoder), tok::ChatTemplate::from_config(chat_source, chat_config, config_file.string()), *bos, *eos);
   return t;
 }
 

@@ -1,5 +1,5 @@
-// Pre-tokenizers as tokenizers (tokenizers/src/pre_tokenizers/{split,byte_level,sequence}.rs) and
-// NormalizedString::split (tokenizers/src/tokenizer/normalizer.rs) define them.
+// Pre-tokenizers as tokenizers (tokenizers/src/pre_tokenizers/{split,byte_level,metaspace,sequence}.rs)
+// and NormalizedString::split (tokenizers/src/tokenizer/normalizer.rs) define them.
 #include "tokenizer/pre_tokenizer.hpp"
 
 #include "tokenizer/byte_level.hpp"
@@ -13,7 +13,7 @@ namespace {
 constexpr const char* kGpt2Pattern =
     R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
-constexpr const char* kSupported = "Split, ByteLevel, Sequence";
+constexpr const char* kSupported = "Split, ByteLevel, Metaspace, Sequence";
 
 Result<PreTokenizer::Behavior> parse_behavior(const std::string& s, const JsonWhere& where) {
   if (s == "Removed") return PreTokenizer::Behavior::removed;
@@ -46,7 +46,12 @@ Result<void> PreTokenizer::add(const Json& value, const JsonWhere& where) {
     return {};
   }
   Step step;
-  if (t == "Split") {
+  if (t == "Metaspace") {
+    auto m = Metaspace::from_json(value, where);
+    if (!m.ok()) return m.error();
+    step.kind = Kind::metaspace;
+    step.metaspace = std::move(*m);
+  } else if (t == "Split") {
     auto pattern = member(value, where, "pattern", Json::value_t::object);
     if (!pattern.ok()) return pattern.error();
     const JsonWhere pw = where.key("pattern");
@@ -68,7 +73,7 @@ Result<void> PreTokenizer::add(const Json& value, const JsonWhere& where) {
     if (!invert.ok()) return invert.error();
     step.invert = *invert;
   } else if (t == "ByteLevel") {
-    step.byte_level = true;
+    step.kind = Kind::byte_level;
     auto prefix = bool_member(value, where, "add_prefix_space", true);
     auto use_regex = bool_member(value, where, "use_regex", true);
     if (!prefix.ok()) return prefix.error();
@@ -86,17 +91,18 @@ Result<void> PreTokenizer::add(const Json& value, const JsonWhere& where) {
   return {};
 }
 
-void PreTokenizer::apply_split(const Step& step, const std::string& piece, std::vector<std::string>& out) {
+void PreTokenizer::apply_split(const Step& step, const Piece& piece, std::vector<Piece>& out) {
   // (begin, end, is_match) covering the piece, as tokenizers' Pattern::find_matches.
   struct Part { std::size_t begin, end; bool match; };
   std::vector<Part> parts;
   std::size_t prev = 0;
-  for (const auto& [b, e] : step.regex->find_all(piece)) {
+  const std::string& text = piece.text;
+  for (const auto& [b, e] : step.regex->find_all(text)) {
     if (prev != b) parts.push_back({prev, b, false});
     parts.push_back({b, e, true});
     prev = e;
   }
-  if (prev != piece.size()) parts.push_back({prev, piece.size(), false});
+  if (prev != text.size()) parts.push_back({prev, text.size(), false});
   if (step.invert) for (Part& p : parts) p.match = !p.match;
 
   // Regroup by behaviour (tokenizers NormalizedString::split).
@@ -139,35 +145,49 @@ void PreTokenizer::apply_split(const Step& step, const std::string& piece, std::
     }
   }
   for (const auto& [b, e] : spans) {
-    if (e > b) out.push_back(piece.substr(b, e - b));
+    if (e > b) out.push_back({text.substr(b, e - b), piece.at_input_start && b == 0});
   }
 }
 
-std::vector<std::string> PreTokenizer::split(std::string text) const {
-  std::vector<std::string> pieces;
-  if (!text.empty()) pieces.push_back(std::move(text));
+void PreTokenizer::apply_byte_level(const Step& step, Piece piece, std::vector<Piece>& out) {
+  if (step.add_prefix_space && piece.text.front() != ' ') piece.text.insert(piece.text.begin(), ' ');
+  std::vector<Piece> words;
+  if (step.regex) apply_split(step, piece, words);
+  else words.push_back(std::move(piece));
+  for (Piece& w : words) {
+    std::string mapped;
+    mapped.reserve(w.text.size() * 2);
+    byte_level_encode_append(w.text, mapped);
+    out.push_back({std::move(mapped), w.at_input_start});
+  }
+}
+
+std::vector<std::string> PreTokenizer::split(std::string text, bool at_input_start) const {
+  std::vector<Piece> pieces;
+  if (!text.empty()) pieces.push_back({std::move(text), at_input_start});
   for (const Step& step : steps_) {
-    std::vector<std::string> next;
+    std::vector<Piece> next;
     next.reserve(pieces.size());
-    for (std::string& piece : pieces) {
-      if (!step.byte_level) {
-        apply_split(step, piece, next);
-        continue;
-      }
-      if (step.add_prefix_space && piece.front() != ' ') piece.insert(piece.begin(), ' ');
-      std::vector<std::string> words;
-      if (step.regex) apply_split(step, piece, words);
-      else words.push_back(std::move(piece));
-      for (const std::string& w : words) {
-        std::string mapped;
-        mapped.reserve(w.size() * 2);
-        byte_level_encode_append(w, mapped);
-        next.push_back(std::move(mapped));
+    for (Piece& piece : pieces) {
+      switch (step.kind) {
+        case Kind::split: apply_split(step, piece, next); break;
+        case Kind::byte_level: apply_byte_level(step, std::move(piece), next); break;
+        case Kind::metaspace: {
+          bool first = piece.at_input_start;
+          for (std::string& w : step.metaspace.pre_tokenize(piece.text, piece.at_input_start)) {
+            next.push_back({std::move(w), first});
+            first = false;
+          }
+          break;
+        }
       }
     }
     pieces = std::move(next);
   }
-  return pieces;
+  std::vector<std::string> words;
+  words.reserve(pieces.size());
+  for (Piece& p : pieces) words.push_back(std::move(p.text));
+  return words;
 }
 
 }  // namespace qrun::tok

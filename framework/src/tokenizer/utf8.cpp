@@ -1,6 +1,9 @@
 // Lossy UTF-8 decoding with the "maximal subpart" rule (Unicode 15 §3.9, U+FFFD substitution),
-// which is what Rust's String::from_utf8_lossy implements and tokenizers' decoders rely on.
+// which is what Rust's String::from_utf8_lossy implements and tokenizers' decoders rely on; and
+// Rust regex's \w from ICU's Unicode properties.
 #include "tokenizer/utf8.hpp"
+
+#include <unicode/uchar.h>
 
 namespace qrun::tok {
 namespace {
@@ -63,6 +66,14 @@ std::string utf8_lossy(std::string_view bytes) {
     }
   }
   return out;
+}
+
+bool is_word_char(char32_t c) {
+  // regex-syntax's perl_word(): Alphabetic + General_Category M + Nd + Pc + Join_Control (UTS #18 \w).
+  const auto cp = static_cast<UChar32>(c);
+  constexpr std::uint32_t kCategories = U_GC_M_MASK | U_GC_ND_MASK | U_GC_PC_MASK;
+  return u_hasBinaryProperty(cp, UCHAR_ALPHABETIC) || (U_GET_GC_MASK(cp) & kCategories) != 0 ||
+         u_hasBinaryProperty(cp, UCHAR_JOIN_CONTROL);
 }
 
 }  // namespace qrun::tok

@@ -1,5 +1,5 @@
-// UTF-8 helpers for the tokenizer: code point iteration, encoding, Rust-compatible lossy decoding
-// and the White_Space test that Rust's char::is_whitespace (used by tokenizers) applies.
+// UTF-8 helpers for the tokenizer: code point iteration, encoding, Rust-compatible lossy decoding,
+// the White_Space test that Rust's char::is_whitespace (used by tokenizers) applies and regex \w.
 #pragma once
 
 #include <cstddef>
@@ -56,6 +56,10 @@ inline bool is_white_space(char32_t c) {
          (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
          c == 0x205F || c == 0x3000;
 }
+
+// A word character as Rust's regex \w matches it (tokenizers' single_word test): Alphabetic,
+// a mark (Mn, Mc, Me), a decimal digit (Nd), connector punctuation (Pc) or Join_Control.
+bool is_word_char(char32_t c);
 
 // True when `s` is well-formed UTF-8.
 bool is_valid_utf8(std::string_view s);
