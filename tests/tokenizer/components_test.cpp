@@ -1,5 +1,11 @@
-// The tokenizer's building blocks: SHA-256 (qrun/sha256.hpp, used for id fingerprints), lossy UTF-8, the Oniguruma -> PCRE2 rewrite.
+// The tokenizer's building blocks: SHA-256 (qrun/sha256.hpp, used for id fingerprints), lossy UTF-8,
+// the Oniguruma -> PCRE2 rewrite, Metaspace and the added-token options. The expectations of the last
+// two are those of tokenizers' own unit tests (pre_tokenizers/metaspace.rs, added_vocabulary.rs).
+#include "tokenizer/added_vocabulary.hpp"
+#include "tokenizer/bpe.hpp"
 #include "tokenizer/ids_hash.hpp"
+#include "tokenizer/metaspace.hpp"
+#include "tokenizer/normalizer.hpp"
 #include "tokenizer/regex.hpp"
 #include "tokenizer/utf8.hpp"
 
@@ -39,4 +45,103 @@ TEST_CASE("oniguruma \\s and \\S become unicode White_Space for PCRE2", "[tokeni
   REQUIRE(m.size() == 2);
   CHECK(m[0] == std::make_pair<std::size_t, std::size_t>(0, 2));
   CHECK(m[1] == std::make_pair<std::size_t, std::size_t>(3, 6));  // U+180E matched as non-space
+}
+
+namespace {
+
+const std::string kMeta = "\xE2\x96\x81";  // U+2581, "▁"
+
+std::string meta(std::string s) {  // writes "_" for "▁" to keep the expectations readable
+  std::string out;
+  for (char c : s) out += c == '_' ? kMeta : std::string(1, c);
+  return out;
+}
+
+Metaspace metaspace(const char* scheme, bool split) {
+  auto m = Metaspace::from_json({{"type", "Metaspace"}, {"replacement", kMeta}, {"prepend_scheme", scheme}, {"split", split}},
+                                JsonWhere{"test", "pre_tokenizer"});
+  REQUIRE(m.ok());
+  return *m;
+}
+
+using Pieces = std::vector<std::pair<std::string, std::optional<std::int64_t>>>;
+
+// tokenizers' AddedVocabulary tests: a model without vocabulary, the Lowercase normalizer.
+Pieces split_added(const Json& tokens, const std::string& text) {
+  auto model = BpeModel::from_json({{"type", "BPE"}, {"vocab", Json::object()}, {"merges", Json::array()}},
+                                   JsonWhere{"test", "model"});
+  REQUIRE(model.ok());
+  auto normalizer = Normalizer::from_json({{"type", "Lowercase"}}, JsonWhere{"test", "normalizer"});
+  REQUIRE(normalizer.ok());
+  auto vocab = AddedVocabulary::from_json(&tokens, JsonWhere{"test", "added_tokens"}, *normalizer, *model);
+  REQUIRE(vocab.ok());
+  Pieces out;
+  for (const TextPiece& p : vocab->split_and_normalize(text, *normalizer)) out.emplace_back(p.text, p.id);
+  return out;
+}
+
+Json added(const std::string& content, bool special, bool single_word, bool lstrip = false, bool rstrip = false) {
+  return {{"id", 0},          {"content", content}, {"special", special}, {"normalized", !special},
+          {"lstrip", lstrip}, {"rstrip", rstrip},   {"single_word", single_word}};
+}
+
+}  // namespace
+
+TEST_CASE("metaspace with split cuts before every replacement, one piece per extra space", "[tokenizer][components]") {
+  const auto m = metaspace("always", true);
+  CHECK(m.pre_tokenize("Hey friend!", true) == std::vector<std::string>{meta("_Hey"), meta("_friend!")});
+  CHECK(m.pre_tokenize("Hey   friend!", true) ==
+        std::vector<std::string>{meta("_Hey"), meta("_"), meta("_"), meta("_friend!")});
+  CHECK(m.pre_tokenize("how", false) == std::vector<std::string>{meta("_how")});  // always: after a token too
+}
+
+TEST_CASE("metaspace prepend_scheme first prepends only at the start of the input", "[tokenizer][components]") {
+  const auto m = metaspace("first", false);
+  // tokenizers' non_legacy_meta_space: "Hey my friend <s>how\u2581are you" split around <s>.
+  CHECK(m.pre_tokenize("Hey my friend ", true) == std::vector<std::string>{meta("_Hey_my_friend_")});
+  CHECK(m.pre_tokenize(meta("how_are you"), false) == std::vector<std::string>{meta("how_are_you")});
+  CHECK(m.pre_tokenize(" Hey ", true) == std::vector<std::string>{meta("_Hey_")});
+  CHECK(m.pre_tokenize(" you", false) == std::vector<std::string>{meta("_you")});
+}
+
+TEST_CASE("metaspace decoding drops the first token's replacement unless the scheme is never", "[tokenizer][components]") {
+  std::vector<std::string> tokens{meta("_Hey"), meta("_friend!")};
+  metaspace("always", true).decode(tokens);
+  CHECK(tokens == std::vector<std::string>{"Hey", " friend!"});
+  tokens = {meta("_Hey"), meta("_friend!")};
+  metaspace("never", true).decode(tokens);
+  CHECK(tokens == std::vector<std::string>{" Hey", " friend!"});
+}
+
+TEST_CASE("metaspace add_prefix_space false contradicting the scheme is refused", "[tokenizer][components]") {
+  auto m = Metaspace::from_json({{"type", "Metaspace"}, {"replacement", kMeta}, {"add_prefix_space", false}},
+                                JsonWhere{"tokenizer.json", "pre_tokenizer"});
+  REQUIRE(!m.ok());
+  CHECK(m.error().thing == "tokenizer.json pre_tokenizer.add_prefix_space");
+  CHECK(!m.error().fix.empty());
+}
+
+TEST_CASE("a single_word added token matches only between non-word characters", "[tokenizer][components]") {
+  const Json tokens = Json::array({added("<mask>", false, true)});
+  CHECK(split_added(tokens, "<mask> My name <mask> A<mask> <mask>ony <mask>") ==
+        Pieces{{"<mask>", 0}, {" my name ", std::nullopt}, {"<mask>", 0}, {" a<mask> <mask>ony ", std::nullopt},
+               {"<mask>", 0}});
+  // Punctuation is not a word character; a combining mark (U+0330 after U+25CC) is.
+  CHECK(split_added(tokens, "<mask>, <mask>- \xE2\x97\x8C\xCC\xB0<mask>") ==
+        Pieces{{"<mask>", 0}, {", ", std::nullopt}, {"<mask>", 0}, {"- \xE2\x97\x8C\xCC\xB0<mask>", std::nullopt}});
+}
+
+TEST_CASE("lstrip and rstrip take unicode whitespace around an added token", "[tokenizer][components]") {
+  const Json tokens = Json::array({added("<mask>", false, true, true, true)});
+  CHECK(split_added(tokens, "Hi <mask> there\t<mask>\t<mask>\xE2\x80\x80") ==
+        Pieces{{"hi", std::nullopt}, {" <mask> ", 0}, {"there", std::nullopt}, {"\t<mask>\t", 0},
+               {"<mask>\xE2\x80\x80", 0}});
+}
+
+TEST_CASE("added tokens get ids in order after the vocabulary and match normalized or raw", "[tokenizer][components]") {
+  // tokenizers' options_use_cases: [CLS] and [SEP] are special (not normalized), the others normalized.
+  const Json tokens = Json::array({added("my", false, false, true, true), added("name", false, false),
+                                   added("ony", false, true), added("[CLS]", true, false), added("[SEP]", true, false)});
+  CHECK(split_added(tokens, "[CLS] My name is Anthony [SEP]") ==
+        Pieces{{"[CLS]", 3}, {" my ", 0}, {"name", 1}, {" is anthony ", std::nullopt}, {"[SEP]", 4}});
 }
