@@ -74,3 +74,52 @@ TEST_CASE("an added token with lstrip and rstrip swallows the whitespace around 
   // Without the flags the spaces stay with the neighbouring text.
   CHECK(stories_tokenizer().encode("a  </s>  b", false) != expected);
 }
+
+namespace {
+// stories260K's tokenizer.json with its tokenizer_config.json changed by `edit`.
+std::unique_ptr<qrun::Tokenizer> stories_with_config(const std::string& name,
+                                                     const std::function<void(nlohmann::json&)>& edit) {
+  const auto dir = temp_dir("tokenizer-config-" + name);
+  write_file(dir / "tokenizer.json", read_file(asset("models/stories260K/tokenizer.json")));
+  auto config = nlohmann::json::parse(read_file(asset("models/stories260K/tokenizer_config.json")));
+  edit(config);
+  write_file(dir / "tokenizer_config.json", config.dump());
+  auto t = qrun::load_hf_tokenizer(dir);
+  REQUIRE(t.ok());
+  return std::move(*t);
+}
+}  // namespace
+
+// transformers 5 (TokenizersBackend: add_bos_token / add_eos_token in tokenizer_config.json make
+// update_post_processor install "[bos] $A [eos]") decides what encode adds, not tokenizer.json's
+// TemplateProcessing, whenever the config sets either flag.
+TEST_CASE("tokenizer_config add_bos_token false drops the BOS the post-processor would add", "[tokenizer][special]") {
+  const auto t = stories_with_config("no-bos", [](nlohmann::json& c) { c["add_bos_token"] = false; });
+  CHECK(t->encode("hello", true) == t->encode("hello", false));
+}
+
+TEST_CASE("tokenizer_config add_eos_token true appends the EOS after the BOS and the text", "[tokenizer][special]") {
+  const auto t = stories_with_config("eos", [](nlohmann::json& c) { c["add_eos_token"] = true; });
+  std::vector<std::int64_t> expected{1};
+  for (std::int64_t id : t->encode("hello", false)) expected.push_back(id);
+  expected.push_back(2);
+  CHECK(t->encode("hello", true) == expected);
+}
+
+TEST_CASE("without add_bos_token or add_eos_token the tokenizer.json post-processor stays", "[tokenizer][special]") {
+  const auto t = stories_with_config("no-flags", [](nlohmann::json& c) {
+    c.erase("add_bos_token");
+    c.erase("add_eos_token");
+  });
+  CHECK(t->encode("hello", true).front() == 1);
+}
+
+TEST_CASE("a tokenizer_config add_bos_token that is not a boolean is refused", "[tokenizer][special]") {
+  const auto dir = temp_dir("tokenizer-config-bad-flag");
+  write_file(dir / "tokenizer.json", read_file(asset("models/stories260K/tokenizer.json")));
+  write_file(dir / "tokenizer_config.json", R"({"add_bos_token": "yes"})");
+  auto t = qrun::load_hf_tokenizer(dir);
+  REQUIRE(!t.ok());
+  CHECK(t.error().thing.find("tokenizer_config.json add_bos_token") != std::string::npos);
+  CHECK(!t.error().fix.empty());
+}

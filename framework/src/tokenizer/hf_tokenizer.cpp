@@ -106,6 +106,33 @@ Result<std::optional<std::string>> config_token(const Json& config, const JsonWh
   return where.key(key).error("is neither a string nor an object", "restore the file from the original download");
 }
 
+// tokenizer_config.json's add_bos_token / add_eos_token: absent (nullopt), or set (null = false).
+Result<std::optional<bool>> config_flag(const Json& config, const JsonWhere& where, const char* key) {
+  const auto it = config.find(key);
+  if (it == config.end()) return std::optional<bool>{};
+  if (it->is_null()) return std::optional<bool>{false};
+  if (it->is_boolean()) return std::optional<bool>{it->get<bool>()};
+  return where.key(key).error("is not true, false or null", "restore the file from the original download");
+}
+
+// tokenizer_config.json's special-token settings.
+struct ConfigTokens {
+  std::optional<std::string> bos, eos;
+  std::optional<bool> add_bos, add_eos;
+};
+
+Result<ConfigTokens> config_tokens(const Json& config, const JsonWhere& where) {
+  auto bos = config_token(config, where, "bos_token");
+  auto eos = config_token(config, where, "eos_token");
+  auto add_bos = config_flag(config, where, "add_bos_token");
+  auto add_eos = config_flag(config, where, "add_eos_token");
+  if (!bos.ok()) return bos.error();
+  if (!eos.ok()) return eos.error();
+  if (!add_bos.ok()) return add_bos.error();
+  if (!add_eos.ok()) return add_eos.error();
+  return ConfigTokens{*bos, *eos, *add_bos, *add_eos};
+}
+
 // tokenizer_config.json's chat_template: a string, or a list of {"name", "template"} whose
 // "default" entry is the chat template.
 Result<std::optional<std::string>> config_chat_template(const Json& config, const JsonWhere& where) {
@@ -163,24 +190,20 @@ Result<std::unique_ptr<Tokenizer>> load_hf_tokenizer(const std::filesystem::path
   if (!decoder.ok()) return decoder.error();
 
   // tokenizer_config.json (optional): BOS/EOS names and the chat template.
-  std::optional<std::string> bos_name, eos_name, chat_source;
-  Json chat_config = Json::object();  // its special tokens are chat template variables
+  std::optional<std::string> chat_source;
+  ConfigTokens special;
   const std::filesystem::path config_file = model_dir / "tokenizer_config.json";
   if (std::filesystem::exists(config_file)) {
     auto config = tok::read_json_file(config_file);
     if (!config.ok()) return config.error();
     const JsonWhere cw{config_file.string(), ""};
     if (!config->is_object()) return cw.error("is not a JSON object", "restore the file from the original download");
-    auto bos = config_token(*config, cw, "bos_token");
-    auto eos = config_token(*config, cw, "eos_token");
+    auto tokens = config_tokens(*config, cw);
     auto chat = config_chat_template(*config, cw);
-    if (!bos.ok()) return bos.error();
-    if (!eos.ok()) return eos.error();
+    if (!tokens.ok()) return tokens.error();
     if (!chat.ok()) return chat.error();
-    bos_name = *bos;
-    eos_name = *eos;
+    special = *tokens;
     chat_source = *chat;
-    chat_config = *config;
   }
   auto resolve = [&](const std::optional<std::string>& name, const char* key) -> Result<std::optional<std::int64_t>> {
     if (!name) return std::optional<std::int64_t>{};
@@ -189,14 +212,21 @@ Result<std::unique_ptr<Tokenizer>> load_hf_tokenizer(const std::filesystem::path
     return JsonWhere{config_file.string(), key}.error("\"" + *name + "\" is not a token of tokenizer.json",
                                                       "restore the model's tokenizer files together");
   };
-  auto bos = resolve(bos_name, "bos_token");
-  auto eos = resolve(eos_name, "eos_token");
+  auto bos = resolve(special.bos, "bos_token");
+  auto eos = resolve(special.eos, "eos_token");
   if (!bos.ok()) return bos.error();
   if (!eos.ok()) return eos.error();
+  // transformers (TokenizersBackend.update_post_processor): when tokenizer_config.json sets
+  // add_bos_token or add_eos_token, encode adds exactly [bos] $A [eos] as those flags say, in
+  // place of tokenizer.json's post-processor (the same ids for files that agree).
+  if (special.add_bos || special.add_eos) {
+    *post = tok::PostProcessor::bos_eos(special.add_bos.value_or(false) ? *bos : std::nullopt,
+                                        special.add_eos.value_or(false) ? *eos : std::nullopt);
+  }
 
   std::unique_ptr<Tokenizer> t = std::make_unique<HfTokenizer>(
       std::move(*normalizer), std::move(*pre), std::move(*model), std::move(*added), std::move(*post),
-      std::move(*decoder), tok::ChatTemplate::from_config(chat_source, chat_config, config_file.string()), *bos, *eos);
+      std::move(*decoder), tok::ChatTemplate::from_source(chat_source, config_file.string()), *bos, *eos);
   return t;
 }
 

@@ -61,6 +61,16 @@ Result<void> PostProcessor::add(const Json& value, const JsonWhere& where) {
   return {};
 }
 
+PostProcessor PostProcessor::bos_eos(std::optional<std::int64_t> bos, std::optional<std::int64_t> eos) {
+  PostProcessor p;
+  std::vector<Item> items;
+  if (bos) items.push_back({false, {*bos}});
+  items.push_back({true, {}});
+  if (eos) items.push_back({false, {*eos}});
+  p.templates_.push_back(std::move(items));
+  return p;
+}
+
 std::vector<std::int64_t> PostProcessor::apply(std::vector<std::int64_t> ids) const {
   for (const auto& items : templates_) {
     std::vector<std::int64_t> out;
