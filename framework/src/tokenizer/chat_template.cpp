@@ -1,86 +1,172 @@
-// ChatML as Qwen2.5-Instruct's chat template renders a conversation without tools:
-//   [<|im_start|>system\n{system}<|im_end|>\n]  (the default system prompt when none is given)
-//   <|im_start|>{role}\n{content}<|im_end|>\n   for every other message
-//   <|im_start|>assistant\n                      with add_generation_prompt
+// ChatTemplate: tokenizer_config.json's chat_template through qrun's Jinja interpreter, with the
+// variables transformers gives it (PreTrainedTokenizerBase.apply_chat_template ->
+// render_jinja_template: messages, tools, documents, add_generation_prompt, then
+// **{**special_tokens_map, **kwargs}; the environment adds raise_exception and strftime_now).
 #include "tokenizer/chat_template.hpp"
+
+#include "tokenizer/json_access.hpp"
+
+#include <ctime>
+#include <fstream>
+#include <sstream>
 
 namespace qrun::tok {
 namespace {
 
-constexpr const char* kStart = "<|im_start|>";
-constexpr const char* kEnd = "<|im_end|>";
+// transformers' SPECIAL_TOKENS_ATTRIBUTES: the named special tokens of special_tokens_map.
+constexpr const char* kNamedTokens[] = {"bos_token", "eos_token", "unk_token", "sep_token",
+                                        "pad_token", "cls_token", "mask_token"};
 
-// Undoes the escapes a Jinja string literal may hold (\n, \t, \\, \', \").
-std::string unescape_jinja(const std::string& s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 1 < s.size()) {
-      const char e = s[++i];
-      out += e == 'n' ? '\n' : e == 't' ? '\t' : e;
-    } else {
-      out += s[i];
+// A token entry of tokenizer_config.json: "text", or an AddedToken object {"content": "text", ...}.
+std::optional<std::string> token_text(const nlohmann::json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
+  return std::nullopt;
+}
+
+std::vector<std::pair<std::string, jinja::Value>> special_tokens_of(const nlohmann::json& config) {
+  std::vector<std::pair<std::string, jinja::Value>> out;
+  if (!config.is_object()) return out;
+  for (const char* key : kNamedTokens) {
+    const auto it = config.find(key);
+    if (it == config.end()) continue;
+    if (auto text = token_text(*it)) out.emplace_back(key, jinja::Value(*text));
+  }
+  const auto extra = config.find("additional_special_tokens");
+  if (extra != config.end() && extra->is_array()) {
+    jinja::List tokens;
+    for (const auto& t : *extra) {
+      if (auto text = token_text(t)) tokens.emplace_back(*text);
     }
+    out.emplace_back("additional_special_tokens", jinja::Value::list(std::move(tokens)));
   }
   return out;
 }
 
-// The default system prompt: a string literal that writes a whole system turn by itself,
-// '<|im_start|>system\n...<|im_end|>\n' (Qwen2 / Qwen2.5 templates, in the branch taken when
-// the first message is not a system message).
-std::optional<std::string> find_default_system(const std::string& source) {
-  const std::string head = std::string(kStart) + "system\\n";
-  for (std::size_t pos = source.find(head); pos != std::string::npos; pos = source.find(head, pos + 1)) {
-    if (pos == 0) continue;
-    const char quote = source[pos - 1];
-    if (quote != '\'' && quote != '"') continue;
-    std::size_t close = pos;
-    while ((close = source.find(quote, close)) != std::string::npos && source[close - 1] == '\\') ++close;
-    if (close == std::string::npos) break;
-    const std::string literal = source.substr(pos + head.size(), close - pos - head.size());
-    const std::size_t end = literal.find(kEnd);
-    if (end != std::string::npos) return unescape_jinja(literal.substr(0, end));
-  }
-  return std::nullopt;
+// transformers' raise_exception(message): jinja2.exceptions.TemplateError(message).
+jinja::Value raise_exception_fn() {
+  return jinja::Value::callable("raise_exception", [](jinja::CallArgs& a) -> jinja::Value {
+    throw jinja::TemplateError(a.positional.empty() ? std::string() : jinja::to_str(a.positional[0]), 0,
+                               jinja::TemplateError::Kind::raised);
+  });
+}
+
+// transformers' strftime_now(format): datetime.now().strftime(format), local time (Python's
+// strftime calls the C library's, as this does).
+jinja::Value strftime_now_fn() {
+  return jinja::Value::callable("strftime_now", [](jinja::CallArgs& a) -> jinja::Value {
+    if (a.positional.empty() || !a.positional[0].is_string()) {
+      throw jinja::TemplateError("strftime_now(format) needs a format string");
+    }
+    const std::time_t now = std::time(nullptr);
+    std::tm local{};
+    localtime_r(&now, &local);
+    char buf[512];
+    const std::size_t n = std::strftime(buf, sizeof buf, a.positional[0].as_string().c_str(), &local);
+    return jinja::Value(std::string(buf, n));
+  });
 }
 
 }  // namespace
 
 ChatTemplate ChatTemplate::from_source(std::optional<std::string> source, std::string where) {
   ChatTemplate t;
-  t.where_ = std::move(where);
-  if (!source) return t;
-  t.present_ = true;
-  t.chatml_ = source->find(kStart) != std::string::npos && source->find(kEnd) != std::string::npos;
-  if (t.chatml_) t.default_system_ = find_default_system(*source);
+  t.where_ = std::move(where) + " chat_template";
+  t.source_ = std::move(source);
+  t.parse();
   return t;
 }
 
-Result<std::string> ChatTemplate::render(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const {
-  if (!chatml_) {
-    return Error{where_ + " chat_template",
-                 present_ ? "is not a ChatML template, the only kind qrun renders" : "is missing: this model has no chat format",
-                 "use a base-model prompt (no --chat), or a ChatML model such as a Qwen2.5-Instruct"};
+ChatTemplate ChatTemplate::from_config(std::optional<std::string> source, const nlohmann::json& config,
+                                       const std::filesystem::path& config_file) {
+  ChatTemplate t;
+  t.where_ = config_file.string() + " chat_template";
+  t.special_ = special_tokens_of(config);
+  t.source_ = std::move(source);
+  const std::filesystem::path sidecar = config_file.parent_path() / "chat_template.jinja";
+  if (std::filesystem::exists(sidecar)) {
+    std::ifstream in(sidecar, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    t.source_ = text.str();
+    t.where_ = sidecar.string();
   }
-  for (std::size_t i = 0; i < messages.size(); ++i) {
-    const std::string& role = messages[i].role;
-    if (role != "system" && role != "user" && role != "assistant") {
-      return Error{"messages[" + std::to_string(i) + "].role", "\"" + role + "\" is not system, user or assistant",
-                   "use one of those roles (tool messages are not supported)"};
+  t.parse();
+  return t;
+}
+
+Result<ChatTemplate> ChatTemplate::load(const std::filesystem::path& model_dir) {
+  const std::filesystem::path file = model_dir / "tokenizer_config.json";
+  nlohmann::json config = nlohmann::json::object();
+  std::optional<std::string> source;
+  if (std::filesystem::exists(file)) {
+    auto doc = read_json_file(file);
+    if (!doc.ok()) return doc.error();
+    if (!doc->is_object()) {
+      return Error{file.string(), "is not a JSON object", "restore the file from the original download", ErrorCode::corrupt_input};
     }
+    config = std::move(*doc);
+    const auto it = config.find("chat_template");
+    if (it != config.end() && it->is_string()) {
+      source = it->get<std::string>();
+    } else if (it != config.end() && it->is_array()) {
+      for (const auto& entry : *it) {
+        if (entry.is_object() && entry.value("name", "") == "default" && entry.contains("template") &&
+            entry["template"].is_string()) {
+          source = entry["template"].get<std::string>();
+        }
+      }
+    } else if (it != config.end() && !it->is_null()) {
+      return Error{file.string() + " chat_template", "is neither a string nor a list",
+                   "restore the file from the original download", ErrorCode::corrupt_input};
+    }
+  } else if (!std::filesystem::exists(model_dir / "chat_template.jinja")) {
+    return Error::of(ErrorCode::not_found, file.string(), "does not exist (nor chat_template.jinja beside it)",
+                     "point --model at a Hugging Face model folder with tokenizer files");
   }
-  std::string out;
-  std::size_t first = 0;
-  if (!messages.empty() && messages[0].role == "system") {
-    out += std::string(kStart) + "system\n" + messages[0].content + kEnd + "\n";
-    first = 1;
-  } else if (default_system_) {
-    out += std::string(kStart) + "system\n" + *default_system_ + kEnd + "\n";
+  return from_config(std::move(source), config, file);
+}
+
+void ChatTemplate::parse() {
+  if (!source_) return;
+  auto parsed = jinja::Template::parse(*source_, where_);
+  if (parsed.ok()) {
+    parsed_ = std::move(*parsed);
+  } else {
+    parse_error_ = parsed.error();
   }
-  for (std::size_t i = first; i < messages.size(); ++i) {
-    out += std::string(kStart) + messages[i].role + "\n" + messages[i].content + kEnd + "\n";
+}
+
+Result<std::string> ChatTemplate::render(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const {
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  for (const ChatMessage& m : messages) list.push_back({{"role", m.role}, {"content", m.content}});
+  return render_json(list, add_generation_prompt);
+}
+
+Result<std::string> ChatTemplate::render_json(const nlohmann::ordered_json& messages, bool add_generation_prompt,
+                                              const nlohmann::ordered_json& extra) const {
+  if (!source_) {
+    return Error::of(ErrorCode::not_found, where_, "is missing: this model has no chat template",
+                     "use the model without one (e.g. qrun generate without --chat), or an instruct model whose "
+                     "tokenizer_config.json (or chat_template.jinja) has one");
   }
-  if (add_generation_prompt) out += std::string(kStart) + "assistant\n";
-  return out;
+  if (parse_error_) return *parse_error_;
+  if (!messages.is_array()) {
+    return Error{"messages", "is not a list of message objects", "give [{\"role\": ..., \"content\": ...}, ...]"};
+  }
+  std::vector<std::pair<std::string, jinja::Value>> vars = {
+      {"messages", jinja::from_json(messages)},
+      {"tools", jinja::Value::none()},
+      {"documents", jinja::Value::none()},
+      {"add_generation_prompt", jinja::Value(add_generation_prompt)},
+      {"raise_exception", raise_exception_fn()},
+      {"strftime_now", strftime_now_fn()},
+  };
+  vars.insert(vars.end(), special_.begin(), special_.end());
+  if (extra.is_object()) {
+    for (const auto& [key, value] : extra.items()) vars.emplace_back(key, jinja::from_json(value));
+  }
+  return parsed_->render(vars);
 }
 
 }  // namespace qrun::tok

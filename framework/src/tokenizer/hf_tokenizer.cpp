@@ -192,6 +192,7 @@ Result<std::unique_ptr<Tokenizer>> load_hf_tokenizer(const std::filesystem::path
   // tokenizer_config.json (optional): BOS/EOS names and the chat template.
   std::optional<std::string> chat_source;
   ConfigTokens special;
+  Json chat_config = Json::object();  // its special tokens are chat template variables
   const std::filesystem::path config_file = model_dir / "tokenizer_config.json";
   if (std::filesystem::exists(config_file)) {
     auto config = tok::read_json_file(config_file);
@@ -204,6 +205,7 @@ Result<std::unique_ptr<Tokenizer>> load_hf_tokenizer(const std::filesystem::path
     if (!chat.ok()) return chat.error();
     special = *tokens;
     chat_source = *chat;
+    chat_config = *config;
   }
   auto resolve = [&](const std::optional<std::string>& name, const char* key) -> Result<std::optional<std::int64_t>> {
     if (!name) return std::optional<std::int64_t>{};
@@ -226,7 +228,7 @@ Result<std::unique_ptr<Tokenizer>> load_hf_tokenizer(const std::filesystem::path
 
   std::unique_ptr<Tokenizer> t = std::make_unique<HfTokenizer>(
       std::move(*normalizer), std::move(*pre), std::move(*model), std::move(*added), std::move(*post),
-      std::move(*decoder), tok::ChatTemplate::from_source(chat_source, config_file.string()), *bos, *eos);
+      std::move(*decoder), tok::ChatTemplate::from_config(chat_source, chat_config, config_file.string()), *bos, *eos);
   return t;
 }
 
