@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 namespace {
 
@@ -70,4 +71,46 @@ TEST_CASE("qrun FILE.toml is handed to the run command, not refused as a command
   auto r = qrun_cli("no-such-experiment.toml --dry-run", "cli_toml_alias");
   CHECK(r.exit_code != 0);
   CHECK_THAT(r.err, !Catch::Contains("unknown command") && Catch::Contains("no-such-experiment.toml"));
+}
+
+TEST_CASE("qrun help run prints the run command's options with their help", "[cli][help]") {
+  auto r = qrun_cli("help run", "cli_help_run");
+  CHECK(r.exit_code == 0);
+  CHECK(r.err.empty());
+  CHECK_THAT(r.out, Catch::Contains("qrun run EXPERIMENT.toml"));
+  for (const char* option : {"--dry-run", "--set KEY=VALUE", "--fresh", "--output DIR", "--help"}) {
+    INFO(option);
+    CHECK_THAT(r.out, Catch::Contains(option));
+  }
+  // The same text as `qrun run --help`.
+  CHECK(qrun_cli("run --help", "cli_run_help").out == r.out);
+}
+
+TEST_CASE("qrun help COMMAND prints the options of every listed command", "[cli][help]") {
+  // The command names, from the "Commands:" block of qrun --help (two-space indented lines).
+  std::istringstream listing(qrun_cli("--help", "cli_help_listing").out);
+  std::vector<std::string> names;
+  bool in_commands = false;
+  for (std::string line; std::getline(listing, line);) {
+    if (line == "Commands:") in_commands = true;
+    else if (line.empty()) in_commands = false;
+    else if (in_commands && line.rfind("  ", 0) == 0) names.push_back(line.substr(2, line.find(' ', 2) - 2));
+  }
+  REQUIRE(names.size() >= 12);
+  CHECK(std::find(names.begin(), names.end(), "hash") != names.end());
+  CHECK(std::find(names.begin(), names.end(), "verify") != names.end());
+  for (const std::string& name : names) {
+    INFO(name);
+    auto r = qrun_cli("help " + name, "cli_help_each");
+    CHECK(r.exit_code == 0);
+    CHECK(r.err.empty());
+    if (name != "help") CHECK_THAT(r.out, Catch::Contains("show this help"));
+  }
+}
+
+TEST_CASE("qrun help with an unknown command is one error line", "[cli][help]") {
+  auto r = qrun_cli("help rnu", "cli_help_unknown");
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.err, Catch::StartsWith("error: rnu: unknown command; fix: use one of: "));
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
 }

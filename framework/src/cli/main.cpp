@@ -60,15 +60,15 @@ const Command* find_command(const std::string& name) {
   return nullptr;
 }
 
-int run_help(const std::vector<std::string>& args, const GlobalOptions&) {
-  if (args.empty()) {
+// `qrun help COMMAND` is `qrun COMMAND --help`: the usage line and every option with its help text.
+int run_help(const std::vector<std::string>& args, const GlobalOptions& global) {
+  if (args.empty() || (args.front() == "help" || args.front() == "--help" || args.front() == "-h")) {
     print_help(std::cout);
     return 0;
   }
   const Command* c = find_command(args.front());
   if (!c) return report_error(Error{args.front(), "unknown command", "use one of: " + command_names()});
-  std::cout << c->summary << "\nUsage: " << c->usage << "\n";
-  return 0;
+  return c->run({"--help"}, global);
 }
 
 QRUN_CLI_COMMAND(cmd_help, {"help", "Show the commands, or one command's usage", "qrun help [COMMAND]", run_help});
