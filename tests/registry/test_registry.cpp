@@ -55,7 +55,19 @@ TEST_CASE("an unknown component name gets the nearest name and the list of that 
   REQUIRE_FALSE(found.ok());
   CHECK(found.error().thing == "test_nois");
   CHECK_THAT(found.error().reason, Catch::StartsWith("unknown transform"));
-  CHECK(found.error().fix == "did you mean 'test_noise'? transforms: test_explode, test_noise");
+  CHECK_THAT(found.error().fix, Catch::StartsWith("did you mean 'test_noise'? transforms: test_explode, test_noise;"));
+  // The plugin may live in a folder qrun was not told about: the fix names the three ways to add one.
+  CHECK_THAT(found.error().fix, Catch::Contains("--plugin-path DIR") && Catch::Contains("QRUN_PLUGIN_PATH=DIR") &&
+                                    Catch::Contains("plugin_path"));
+}
+
+TEST_CASE("an unknown name with no plugin of its kind loaded says how to load a plugin folder", "[registry]") {
+  const qrun::Registry empty;
+  auto found = empty.find("rtn", qrun::Kind::transform);
+  REQUIRE_FALSE(found.ok());
+  CHECK(found.error().reason == "unknown transform");
+  CHECK_THAT(found.error().fix, Catch::StartsWith("build the plugins, or load its folder with --plugin-path DIR"));
+  CHECK_THAT(found.error().fix, Catch::Contains("QRUN_PLUGIN_PATH=DIR"));
 }
 
 TEST_CASE("a component of another kind is refused saying what it is", "[registry]") {

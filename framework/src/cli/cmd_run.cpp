@@ -49,18 +49,26 @@ int run_run(const std::vector<std::string>& args, const GlobalOptions& global) {
   }
 
   const auto started = std::chrono::system_clock::now();
-  Registry registry = load_registry(global);
   LoadOptions load;
   load.started = started;
   if (vm.count("set")) load.overrides = vm["set"].as<std::vector<std::string>>();
-  auto experiment = load_experiment(vm["experiment"].as<std::string>(), registry, load);
+  const std::string file = vm["experiment"].as<std::string>();
+  // The experiment's own plugin folders load with the others (after --plugin-path, before
+  // QRUN_PLUGIN_PATH and the defaults), so its plugin names validate against them.
+  auto experiment_dirs = experiment_plugin_paths(file, load);
+  if (!experiment_dirs) return report_error(experiment_dirs.error());
+  GlobalOptions with_experiment_dirs = global;
+  with_experiment_dirs.plugin_paths.insert(with_experiment_dirs.plugin_paths.end(), experiment_dirs->begin(),
+                                           experiment_dirs->end());
+  Registry registry = load_registry(with_experiment_dirs);
+  auto experiment = load_experiment(file, registry, load);
   if (!experiment) return report_error(experiment.error());
   if (vm.count("output")) {
     const std::string out = vm["output"].as<std::string>();
     if (out.empty()) return report_error(Error{"--output", "is empty", "name a folder, e.g. --output reports/my_run"});
     experiment->output_dir = out;
   }
-  const Plan plan = make_plan(*experiment);
+  const Plan plan = make_plan(*experiment, load.overrides);
   if (vm.count("dry-run")) {
     std::cout << describe_plan(plan, registry);
     std::cout << "\nvalid; nothing was run (--dry-run)\n";
@@ -70,7 +78,7 @@ int run_run(const std::vector<std::string>& args, const GlobalOptions& global) {
   RunOptions options;
   options.fresh = vm.count("fresh") > 0;
   options.started = started;
-  auto summary = run_experiment(*experiment, plan, registry, options);
+  auto summary = run_experiment(plan, registry, options);
   if (!summary) return report_error(summary.error());
   spdlog::info("done: {} cells ({} computed, {} reused) in {}", summary->cells_total, summary->cells_computed,
                summary->cells_reused, summary->output_dir.string());

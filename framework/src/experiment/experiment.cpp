@@ -78,7 +78,7 @@ class Checker {
     for (const ComponentInfo* c : registry_.components()) {
       if (c->kind == kind) same_kind.push_back(c->name);
     }
-    const std::string listing = same_kind.empty() ? "no " + std::string(to_string(kind)) + " plugins are loaded (check --plugin-path / QRUN_PLUGIN_PATH)"
+    const std::string listing = same_kind.empty() ? "no " + std::string(to_string(kind)) + " plugins are loaded (list a plugin folder in [experiment] plugin_path, or pass --plugin-path DIR / QRUN_PLUGIN_PATH)"
                                                   : std::string(to_string(kind)) + " plugins: " + join(same_kind);
     for (const ComponentInfo* c : registry_.components()) {
       if (c->name == name && c->kind != kind) {
@@ -88,8 +88,11 @@ class Checker {
       }
     }
     auto near = nearest_name(name, same_kind);
-    return at(use_node, path, "no " + std::string(to_string(kind)) + " plugin named '" + name + "'",
-              (near ? "did you mean '" + *near + "'? " : std::string()) + listing);
+    const std::string elsewhere = same_kind.empty() ? "" : "; a plugin in another folder: list the folder in [experiment] plugin_path or pass --plugin-path DIR";
+    Error unknown = at(use_node, path, "no " + std::string(to_string(kind)) + " plugin named '" + name + "'",
+                       (near ? "did you mean '" + *near + "'? " : std::string()) + listing + elsewhere);
+    unknown.code = ErrorCode::not_found;
+    return unknown;
   }
 
   // The entry's keys other than `reserved`, validated against the component's schema.
@@ -116,7 +119,7 @@ class Checker {
         if (name.find(k) != std::string::npos) { it = nodes.find(k); name = k; break; }
       }
     }
-    if (it == nodes.end()) return Error{pos(t) + " " + path + (e.thing.empty() ? "" : "." + e.thing), e.reason, e.fix};
+    if (it == nodes.end()) return Error{pos(t) + " " + path + (e.thing.empty() ? "" : "." + e.thing), e.reason, e.fix, e.code};
     const bool unknown = c.schema.find(name) == nullptr;
     const std::string w = unknown ? where(*it->second.first, file_) : where(*it->second.second, file_);
     std::string fix = e.fix;
@@ -126,7 +129,7 @@ class Checker {
       for (const std::string& r : reserved) names.push_back(r);
       if (fix.empty()) fix = "parameters of '" + c.name + "': " + join(names);
     }
-    return Error{w + " " + path + "." + name, e.reason, fix};
+    return Error{w + " " + path + "." + name, e.reason, fix, e.code};
   }
 
   const std::string& file() const { return file_; }
@@ -161,6 +164,39 @@ bool is_folder_safe(const std::string& s) {
   }) && s != "." && s != "..";
 }
 
+// [experiment] plugin_path = ["dir", ...]: folders of plugin libraries, relative to the experiment
+// file's folder (absolute paths as written); each must be an existing folder.
+Result<std::vector<std::filesystem::path>> plugin_paths_of(const Checker& ck, const toml::table& t,
+                                                           const std::filesystem::path& file) {
+  std::vector<std::filesystem::path> dirs;
+  const toml::node* n = t.get("plugin_path");
+  if (!n) return dirs;
+  const std::string write = "write plugin_path = [\"../build/my_plugins\"] (folders relative to the experiment file)";
+  auto is_a = [](const toml::node& v) {
+    const std::string t = type_name(v);
+    return std::string(std::string("aeiou").find(t[0]) == std::string::npos ? "is a " : "is an ") + t;
+  };
+  const toml::array* arr = n->as_array();
+  if (!arr) return ck.at(*n, "experiment.plugin_path", is_a(*n) + ", expected an array of folders", write);
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    const toml::node& item = (*arr)[i];
+    const std::string path = "experiment.plugin_path[" + std::to_string(i) + "]";
+    const auto* s = item.as_string();
+    if (!s) return ck.at(item, path, is_a(item) + ", expected a string", write);
+    if (s->get().empty()) return ck.at(item, path, "is empty", write);
+    const std::filesystem::path dir = (file.parent_path() / s->get()).lexically_normal();
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec)) {
+      Error e = ck.at(item, path, "'" + dir.string() + "' is not a folder",
+                      "name a folder holding plugin libraries (libqrun_<id>.so), relative to the experiment file");
+      e.code = std::filesystem::exists(dir, ec) ? ErrorCode::invalid_argument : ErrorCode::not_found;
+      return e;
+    }
+    dirs.push_back(dir);
+  }
+  return dirs;
+}
+
 Result<void> parse_experiment_table(const Checker& ck, const toml::table& root, const LoadOptions& options,
                                     Experiment& e) {
   e.name = e.file.stem().string();
@@ -171,7 +207,10 @@ Result<void> parse_experiment_table(const Checker& ck, const toml::table& root, 
     t = node->as_table();
     if (!t) return ck.at(*node, "experiment", "is a " + type_name(*node) + ", expected a table", "write [experiment] with name = \"...\"");
   }
-  QRUN_TRY(ck.known_keys(*t, "experiment", {"name", "seed", "output_dir"}));
+  QRUN_TRY(ck.known_keys(*t, "experiment", {"name", "seed", "output_dir", "plugin_path"}));
+  auto plugin_paths = plugin_paths_of(ck, *t, e.file);
+  if (!plugin_paths) return plugin_paths.error();
+  e.plugin_paths = std::move(*plugin_paths);
   auto name = ck.str(*t, "name", "experiment.name", "\"nf4_study\"");
   if (!name) return name.error();
   if (name->has_value()) e.name = **name;
@@ -429,9 +468,10 @@ const DatasetEntry* Experiment::find_dataset(const std::string& n) const {
   return nullptr;
 }
 
-Result<Experiment> parse_experiment(const std::string& toml_text, const std::filesystem::path& file,
-                                    const Registry& registry, const LoadOptions& options) {
-  const std::string file_name = file.string();
+namespace {
+
+// The TOML tree of an experiment with the overrides applied.
+Result<toml::table> parse_root(const std::string& toml_text, const std::string& file_name, const LoadOptions& options) {
   toml::table root;
   try {
     root = toml::parse(toml_text, file_name);
@@ -439,9 +479,31 @@ Result<Experiment> parse_experiment(const std::string& toml_text, const std::fil
     const auto& b = err.source().begin;
     return Error{file_name + ":" + std::to_string(b.line) + ":" + std::to_string(b.column),
                  "TOML syntax error: " + std::string(err.description()),
-                 "correct the TOML at that position (syntax: https://toml.io/en/v1.0.0)"};
+                 "correct the TOML at that position (syntax: https://toml.io/en/v1.0.0)", ErrorCode::corrupt_input};
   }
   QRUN_TRY(experiment_detail::apply_overrides(root, options.overrides));
+  return root;
+}
+
+Result<std::string> read_experiment_file(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    return Error{file.string(), "cannot open the experiment file", "check the path (experiments live in experiments/*.toml)",
+                 std::filesystem::exists(file) ? ErrorCode::io : ErrorCode::not_found};
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+}  // namespace
+
+Result<Experiment> parse_experiment(const std::string& toml_text, const std::filesystem::path& file,
+                                    const Registry& registry, const LoadOptions& options) {
+  const std::string file_name = file.string();
+  auto parsed = parse_root(toml_text, file_name, options);
+  if (!parsed) return parsed.error();
+  const toml::table& root = *parsed;
 
   const Checker ck(file_name, registry);
   QRUN_TRY(ck.known_keys(root, "", {"experiment", "model", "datasets", "variants", "metrics", "report"}));
@@ -458,14 +520,21 @@ Result<Experiment> parse_experiment(const std::string& toml_text, const std::fil
 
 Result<Experiment> load_experiment(const std::filesystem::path& file, const Registry& registry,
                                    const LoadOptions& options) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
-    return Error{file.string(), "cannot open the experiment file",
-                 "check the path (experiments live in experiments/*.toml)"};
-  }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return parse_experiment(buffer.str(), file, registry, options);
+  auto text = read_experiment_file(file);
+  if (!text) return text.error();
+  return parse_experiment(*text, file, registry, options);
+}
+
+Result<std::vector<std::filesystem::path>> experiment_plugin_paths(const std::filesystem::path& file,
+                                                                   const LoadOptions& options) {
+  auto text = read_experiment_file(file);
+  if (!text) return text.error();
+  auto root = parse_root(*text, file.string(), options);
+  if (!root) return root.error();
+  const toml::table* t = root->get_as<toml::table>("experiment");
+  if (!t) return std::vector<std::filesystem::path>();  // absent, or not a table: load_experiment says so
+  const Registry none;
+  return plugin_paths_of(Checker(file.string(), none), *t, file);
 }
 
 }  // namespace qrun

@@ -1,7 +1,8 @@
 // Experiment: one TOML file, validated in full before any heavy work. This stage is the only code
 // that sees toml++; what leaves it is plain typed data with validated plugin parameters.
 //
-//   [experiment]  name, seed (default 0), output_dir (default "reports/<name>-<UTC start>/")
+//   [experiment]  name, seed (default 0), output_dir (default "reports/<name>-<UTC start>/"),
+//                 plugin_path = ["dir", ...] (plugin folders, relative to the experiment file)
 //   [model]       use = "<backend>" (default "hf"), then that backend's parameters
 //   [[datasets]]  name, path
 //   [[variants]]  name, baseline = true (optional), transforms = [{use = "nf4", blocksize = 64}, ...]
@@ -81,6 +82,7 @@ struct Experiment {
   std::string name;
   std::uint64_t seed = 0;
   std::filesystem::path output_dir;    // resolved: the file's value, or the default
+  std::vector<std::filesystem::path> plugin_paths;  // [experiment] plugin_path, resolved against the file's folder
   PluginUse model;                     // the backend
   std::vector<DatasetEntry> datasets;
   std::vector<VariantEntry> variants;  // in file order
@@ -102,7 +104,12 @@ struct LoadOptions {
 // (or "--set" for a value that came from an override) followed by the key path.
 Result<Experiment> load_experiment(const std::filesystem::path& file, const Registry& registry,
                                    const LoadOptions& options = {});
-// Same, from TOML text (`file` names it in messages).
+// The existing folders named by [experiment] plugin_path (after the overrides), resolved against
+// the file's folder. The caller loads them into the registry before load_experiment, which
+// validates plugin names against that registry (`qrun run` does).
+Result<std::vector<std::filesystem::path>> experiment_plugin_paths(const std::filesystem::path& file,
+                                                                   const LoadOptions& options = {});
+// Same as load_experiment, from TOML text (`file` names it in messages and anchors plugin_path).
 Result<Experiment> parse_experiment(const std::string& toml_text, const std::filesystem::path& file,
                                     const Registry& registry, const LoadOptions& options = {});
 
