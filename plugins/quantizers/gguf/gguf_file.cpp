@@ -132,10 +132,13 @@ Result<void> GgufParser::parse_header(GgufFile& f, std::uint64_t* n_tensors, std
   QRUN_ASSIGN_OR_RETURN(*n_kv, read<std::uint64_t>("", "the metadata count"));
   // Each entry needs a minimum number of bytes, so a count the file cannot hold is refused before
   // anything is allocated for it.
-  if (*n_kv > remaining() / kMinKvBytes)
-    return corrupt("", "absurd metadata count " + std::to_string(*n_kv) + " for a file of " + std::to_string(size_) + " bytes");
-  if (*n_tensors > (remaining() - *n_kv * kMinKvBytes) / kMinTensorInfoBytes)
-    return corrupt("", "absurd tensor count " + std::to_string(*n_tensors) + " for a file of " + std::to_string(size_) + " bytes");
+  auto too_many = [&](std::uint64_t n, const char* what, std::uint64_t min_bytes, std::uint64_t left) {
+    return corrupt("", std::to_string(n) + " " + what + " need at least " + std::to_string(min_bytes) +
+                           " bytes each but only " + std::to_string(left) + " bytes are left: an absurd count or a truncated file");
+  };
+  if (*n_kv > remaining() / kMinKvBytes) return too_many(*n_kv, "metadata entries", kMinKvBytes, remaining());
+  const std::uint64_t left = remaining() - *n_kv * kMinKvBytes;
+  if (*n_tensors > left / kMinTensorInfoBytes) return too_many(*n_tensors, "tensor infos", kMinTensorInfoBytes, left);
   return {};
 }
 
