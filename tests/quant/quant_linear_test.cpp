@@ -33,19 +33,22 @@ TEST_CASE("nf4 storage on a [128, 96] weight counts the packed bytes and the qua
   // packed 6144 + nested codes 192 + nested absmax 1 x 4 + offset 4 + quant_map 64 + nested map 1024
   REQUIRE(dq->storage().bytes == 6144 + 192 + 4 + 4 + 64 + 1024);
   REQUIRE(dq->storage().hf_footprint_bytes == 6144);
-  REQUIRE(dq->storage().dtype == DType::nf4);
+  REQUIRE(dq->storage().code_bits == 4);
+  REQUIRE(dq->storage().format == "nf4 (double-quantized absmax)");
   auto plain = ok(make_4bit_linear(weight(128, 96), at::zeros({128}), {FourBit::fp4, 64, false}, at::kFloat, "l"));
   // packed 6144 + absmax 192 x 4 + quant_map 64 + bias 512; hf: packed + bias
   REQUIRE(plain->storage().bytes == 6144 + 768 + 64 + 512);
   REQUIRE(plain->storage().hf_footprint_bytes == 6144 + 512);
-  REQUIRE(plain->storage().dtype == DType::fp4);
+  REQUIRE(plain->storage().code_bits == 4);
+  REQUIRE(plain->storage().format == "fp4");
 }
 
 TEST_CASE("int8 storage counts CB, SCB and bias; the hf footprint leaves SCB out", "[quant][storage]") {
   auto l = ok(make_int8_linear(weight(128, 96), at::zeros({128}), 6.0, at::kFloat, "l"));
   REQUIRE(l->storage().bytes == 12288 + 512 + 512);
   REQUIRE(l->storage().hf_footprint_bytes == 12288 + 512);
-  REQUIRE(l->storage().dtype == DType::int8);
+  REQUIRE(l->storage().code_bits == 8);
+  REQUIRE(l->storage().format == "int8");
 }
 
 TEST_CASE("quantized layers rebuild bit-identically from their state", "[quant][state]") {

@@ -4,6 +4,8 @@
 #include "common/version.hpp"
 #include "registry/registry.hpp"
 
+#include <qrun/linear_kind.hpp>
+
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -79,14 +81,23 @@ std::string render_json(const Registry& registry, const std::vector<const Compon
   nlohmann::json plugins = nlohmann::json::array();
   for (const LoadedPlugin& p : registry.plugins()) {
     plugins.push_back({{"id", p.id}, {"version", p.version}, {"path", p.path.string()},
-                       {"torch_version", p.torch_version}, {"components", p.components}});
+                       {"torch_version", p.torch_version}, {"components", p.components},
+                       {"linear_kinds", p.linear_kinds}});
   }
   nlohmann::json components = nlohmann::json::array();
   for (const ComponentInfo* c : shown) components.push_back(component_json(registry, *c));
   nlohmann::json refused = nlohmann::json::array();
   for (const Error& e : registry.refusals()) refused.push_back({{"thing", e.thing}, {"reason", e.reason}, {"fix", e.fix}});
+  nlohmann::json kinds = nlohmann::json::array();
+  for (const LoadedPlugin& p : registry.plugins())
+    for (const std::string& k : p.linear_kinds) {
+      const LinearKindInfo* info = find_linear_kind(k);
+      kinds.push_back({{"name", k}, {"plugin", p.id}, {"description", info ? info->description : ""},
+                       {"recognizes_foreign_checkpoints", info && info->recognizes}});
+    }
   nlohmann::json out = {{"qrun_version", qrun_version()}, {"plugin_api", QRUN_PLUGIN_API_VERSION},
-                        {"plugins", plugins}, {"components", components}, {"refused", refused}};
+                        {"plugins", plugins}, {"components", components}, {"linear_kinds", kinds},
+                        {"refused", refused}};
   return out.dump(2) + "\n";
 }
 
@@ -108,6 +119,14 @@ std::string render_text(const Registry& registry, const std::vector<const Compon
     }
     out << "\n";
   }
+  bool any_kind = false;
+  for (const LoadedPlugin& p : registry.plugins())
+    for (const std::string& k : p.linear_kinds) {
+      if (!any_kind) out << "Linear kinds (quantized layers in checkpoints):\n";
+      any_kind = true;
+      const LinearKindInfo* info = find_linear_kind(k);
+      out << "  " << k << "  plugin " << p.id << ": " << (info ? info->description : "") << "\n";
+    }
   return out.str();
 }
 
@@ -193,7 +212,7 @@ int run_plugins(const std::vector<std::string>& args, const GlobalOptions& globa
       std::string fix;
       if (auto near = nearest_name(name, names)) fix = "did you mean '" + *near + "'? ";
       fix += names.empty() ? "no component is loaded; pass --plugin-path DIR" : "run `qrun plugins` to see them all";
-      return report_error(Error{name, "no loaded component has this name", fix});
+      return report_error(Error{name, "no loaded component has this name", fix, ErrorCode::not_found});
     }
     shown = match;
   }
