@@ -20,7 +20,7 @@ TEST_CASE("qrun report writes report.md and its charts into the -o folder", "[re
   auto r = run_command(qrun_exe().string() + " report " + golden_path() + " -o " + (dir / "out.md").string());
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
-  auto expected = qrun::render_report(golden_results());
+  auto expected = render_json(golden_results());
   REQUIRE(expected.ok());
   for (const auto& f : *expected) {
     fs::path p = dir / (f.name == "report.md" ? "out.md" : f.name);

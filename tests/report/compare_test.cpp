@@ -10,7 +10,7 @@ using namespace qrun::test;
 namespace {
 
 std::string comparison_md(const nlohmann::json& a, const nlohmann::json& b) {
-  auto files = qrun::render_comparison(a, b, "undefended", "defended");
+  auto files = compare_json(a, b, "undefended", "defended");
   if (!files) FAIL(files.error().message());
   return files->back().content;
 }
@@ -33,7 +33,7 @@ TEST_CASE("a comparison shows both documents' values and the change between them
 }
 
 TEST_CASE("a comparison charts both documents' perplexity change as two series", "[report][compare]") {
-  auto files = qrun::render_comparison(golden_results(), golden_results(), "A", "B");
+  auto files = compare_json(golden_results(), golden_results(), "A", "B");
   REQUIRE(files.ok());
   REQUIRE(files->size() == 2);
   CHECK(files->front().name == "compare_perplexity_ppl_delta.svg");
@@ -43,7 +43,7 @@ TEST_CASE("a comparison charts both documents' perplexity change as two series",
 TEST_CASE("comparing runs of different model files is refused", "[report][compare]") {
   auto b = golden_results();
   b["provenance"]["model"]["files"]["model.safetensors"] = "00";
-  auto r = qrun::render_comparison(golden_results(), b, "A", "B");
+  auto r = compare_json(golden_results(), b, "A", "B");
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().thing == "compare A vs B");
   CHECK(r.error().reason.find("model.safetensors") != std::string::npos);
@@ -53,13 +53,13 @@ TEST_CASE("comparing runs of different model files is refused", "[report][compar
 TEST_CASE("comparing runs whose baseline metrics are configured differently is refused", "[report][compare]") {
   auto b = golden_results();
   b["variants"][0]["metrics"]["perplexity"]["params"]["stride"] = 256;
-  auto r = qrun::render_comparison(golden_results(), b, "A", "B");
+  auto r = compare_json(golden_results(), b, "A", "B");
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().thing == "compare A vs B metric perplexity");
 }
 
 TEST_CASE("comparison labels must be two different names", "[report][compare]") {
-  auto r = qrun::render_comparison(golden_results(), golden_results(), "A", "A");
+  auto r = compare_json(golden_results(), golden_results(), "A", "A");
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().thing == "compare --labels");
 }

@@ -22,8 +22,23 @@ nlohmann::json golden_results() {
   return nlohmann::json::parse(read_file((source_dir() / "tests/report/golden/results.json").string()));
 }
 
+qrun::Result<std::vector<qrun::ReportFile>> render_json(const nlohmann::json& results) {
+  auto r = qrun::results_from_json(results);
+  if (!r) return r.error();
+  return qrun::render_report(*r);
+}
+
+qrun::Result<std::vector<qrun::ReportFile>> compare_json(const nlohmann::json& a, const nlohmann::json& b,
+                                                         const std::string& label_a, const std::string& label_b) {
+  auto ra = qrun::results_from_json(a, label_a);
+  if (!ra) return ra.error();
+  auto rb = qrun::results_from_json(b, label_b);
+  if (!rb) return rb.error();
+  return qrun::render_comparison(*ra, *rb, label_a, label_b);
+}
+
 std::string render_md(const nlohmann::json& results) {
-  auto files = qrun::render_report(results);
+  auto files = render_json(results);
   if (!files) FAIL("render_report failed: " << files.error().message());
   for (const auto& f : *files)
     if (f.name == "report.md") return f.content;

@@ -1,7 +1,7 @@
 // The fixed number formatting rules and the text bars.
 #include "report/format.hpp"
 #include "report/markdown.hpp"
-#include "report/results_view.hpp"
+#include "results/declarations.hpp"
 #include "report/text_bars.hpp"
 
 #include <catch2/catch.hpp>
@@ -46,13 +46,17 @@ TEST_CASE("a change too small for two decimals keeps its significant digits inst
   CHECK(fmt_delta(0.005) == "+0.01");  // from 0.005 on, two decimals (the double nearest 0.005 is just above it)
 }
 
-TEST_CASE("value labels name the statistics as the metric plugins record them", "[report][format]") {
-  CHECK(value_label("kl_p99.9") == "KL 99.9 %");
-  CHECK(value_label("kl_p0.1") == "KL 0.1 %");
-  CHECK(value_label("dp_p75") == "Δp 75 %");
-  CHECK(value_label("gen_seconds") == "mean time");
-  CHECK(value_label("kl_pfoo") == "kl_pfoo");  // not a percentile: unchanged
-  CHECK(value_label("zorp") == "zorp");
+TEST_CASE("a value nobody declared is shown under its own name with its own unit and direction", "[report][format]") {
+  const qrun::ValueSpec s = qrun::declare_from_record({"zorp", 3.5, std::nullopt, 7, "widgets", qrun::Better::higher, ""});
+  CHECK(s.name == "zorp");
+  CHECK(s.label == "zorp");
+  CHECK(s.unit == "widgets");
+  CHECK(s.better == qrun::Better::higher);
+  CHECK(s.compare == qrun::Compare::change);  // directional: Δ vs the baseline in %
+  CHECK(s.chart == qrun::Chart::none);
+  CHECK(s.criteria.empty());
+  CHECK(qrun::declare_from_record({"n_things", 1, std::nullopt, 1, "", qrun::Better::none, ""}).compare ==
+        qrun::Compare::none);
 }
 
 TEST_CASE("markdown tables pad columns and escape pipes", "[report][format]") {

@@ -32,7 +32,7 @@ bool updating() {
 }  // namespace
 
 TEST_CASE("the golden results render to the committed report byte for byte", "[report][golden]") {
-  auto files = qrun::render_report(golden_results());
+  auto files = render_json(golden_results());
   REQUIRE(files.ok());
   if (updating()) {
     fs::remove_all(expected_dir());
@@ -55,8 +55,8 @@ TEST_CASE("the golden results render to the committed report byte for byte", "[r
 
 TEST_CASE("rendering is deterministic across repeated runs and a JSON round trip", "[report][golden]") {
   auto doc = golden_results();
-  auto a = qrun::render_report(doc);
-  auto b = qrun::render_report(nlohmann::json::parse(doc.dump()));
+  auto a = render_json(doc);
+  auto b = render_json(nlohmann::json::parse(doc.dump()));
   REQUIRE(a.ok());
   REQUIRE(b.ok());
   REQUIRE(a->size() == b->size());

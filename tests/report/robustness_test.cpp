@@ -115,36 +115,36 @@ TEST_CASE("non-finite values render as n/a instead of breaking tables", "[report
 TEST_CASE("structurally broken documents give an error naming the key", "[report]") {
   auto bad = golden_results();
   bad["schema_version"] = 2;
-  auto r = qrun::render_report(bad);
+  auto r = render_json(bad);
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().thing == "results schema_version");
   CHECK_FALSE(r.error().fix.empty());
 
   bad = golden_results();
   bad["variants"][1].erase("name");
-  r = qrun::render_report(bad);
+  r = render_json(bad);
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().thing == "results variants[1].name");
 
   bad = golden_results();
   bad["variants"][1]["baseline"] = true;
-  r = qrun::render_report(bad);
+  r = render_json(bad);
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().thing == "results variants");
 
   bad = golden_results();
   bad["variants"][0]["metrics"]["perplexity"]["values"][0]["value"] = "12";
-  r = qrun::render_report(bad);
+  r = render_json(bad);
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().thing == "results variants[0].metrics.perplexity.values[0].value");
 
-  r = qrun::render_report(json::array());
+  r = render_json(json::array());
   REQUIRE_FALSE(r.ok());
 }
 
 TEST_CASE("report files are written with report.md last and no stray temp files", "[report]") {
   auto dir = temp_dir("report_write");
-  auto files = qrun::render_report(golden_results());
+  auto files = render_json(golden_results());
   REQUIRE(files.ok());
   REQUIRE(qrun::write_report_files(dir, *files).ok());
   std::size_t n = 0;

@@ -199,9 +199,10 @@ TEST_CASE("qrun experiments/seed_study.toml on tiny-qwen2 writes a complete repo
       CHECK(bullets[i].rfind("- **" + kVariants[i] + "**", 0) == 0);
       const double ppl = value(res, kVariants[i], "ppl_wikitext2", "ppl")["value"];
       const std::string pct = qrun::report::fmt_delta(100.0 * (ppl - base_ppl) / base_ppl) + " %";
-      CHECK(bullets[i].find("vs " + qrun::report::fmt_num(base_ppl) + " (" + pct + ", ppl_wikitext2)") != std::string::npos);
-      CHECK(bullets[i].find("mean KL ") != std::string::npos);
-      CHECK(bullets[i].find("same top token ") != std::string::npos);
+      CHECK(bullets[i].find("ppl_wikitext2: PPL " + qrun::report::fmt_num(ppl)) != std::string::npos);
+      CHECK(bullets[i].find("(" + pct + " vs fp16)") != std::string::npos);
+      CHECK(bullets[i].find("kl_divergence: mean KL ") != std::string::npos);
+      CHECK(bullets[i].find("same top p ") != std::string::npos);
       CHECK(bullets[i].find("× compression") != std::string::npos);
       CHECK(bullets[i].find("Criteria: ") != std::string::npos);
     }
@@ -301,7 +302,7 @@ TEST_CASE("qrun experiments/seed_study.toml on tiny-qwen2 writes a complete repo
     const std::regex link(R"(!\[[^\]]*\]\(([^)]+)\))");
     for (auto it = std::sregex_iterator(md.begin(), md.end(), link); it != std::sregex_iterator(); ++it)
       linked.insert((*it)[1].str());
-    for (const char* want : {"chart_ppl_wikitext2_ppl_delta.svg", "chart_prompt_suite_kl_by_category.svg", "chart_size.svg",
+    for (const char* want : {"chart_ppl_wikitext2_ppl_delta.svg", "chart_prompt_suite_kl_mean_by_category.svg", "chart_size.svg",
                              "chart_speed_prefill_tokens_per_s.svg", "chart_speed_decode_tokens_per_s.svg"})
       CHECK(linked.count(want) == 1);
     for (const auto& file : linked) {

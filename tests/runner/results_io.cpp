@@ -102,7 +102,9 @@ TEST_CASE("read_results accepts what the writer wrote", "[results]") {
   REQUIRE(qrun::write_json_atomic(dir / "results.json", minimal_results()).ok());
   auto j = qrun::read_results(dir / "results.json");
   REQUIRE(j.ok());
-  CHECK((*j)["variants"][0]["name"] == "base");
+  REQUIRE(j->variants.size() == 1);
+  CHECK(j->variants[0].name == "base");
+  CHECK(j->variants[0].baseline);
 }
 
 TEST_CASE("read_results refuses another schema version naming the key", "[results]") {
@@ -132,5 +134,6 @@ TEST_CASE("read_results refuses a cell whose values are malformed, naming the ce
   REQUIRE(qrun::write_json_atomic(dir / "results.json", doc).ok());
   auto j = qrun::read_results(dir / "results.json");
   REQUIRE_FALSE(j.ok());
-  CHECK(j.error().thing == (dir / "results.json").string() + " variants[0].metrics.ppl.values[0].ppl.value");
+  CHECK(j.error().thing == (dir / "results.json").string() + " variants[0].metrics.ppl.values[0].value");
+  CHECK(j.error().code == qrun::ErrorCode::corrupt_input);
 }

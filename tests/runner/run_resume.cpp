@@ -24,7 +24,7 @@ qrun::Result<qrun::RunSummary> run(const qrun::Experiment& e, bool fresh = false
   options.fresh = fresh;
   options.write_report = false;  // the report has its own tests; these check results.json
   const qrun::Plan plan = qrun::make_plan(e);
-  return qrun::run_experiment(e, plan, test_registry(), options);
+  return qrun::run_experiment(plan, test_registry(), options);
 }
 
 // The numbers of a results document, without provenance (times, hosts).

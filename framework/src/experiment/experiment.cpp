@@ -429,10 +429,12 @@ Result<void> parse_report(const Checker& ck, const toml::table& root, Experiment
   if (!node) return {};
   const toml::table* t = node->as_table();
   if (!t) return ck.at(*node, "report", "is a " + type_name(*node) + ", expected a table", "write [report] with title = \"...\"");
+  auto fields = report_fields(ck.registry());
+  if (!fields) return fields.error();
   std::vector<std::string> names;
-  for (const ReportField& f : report_fields()) names.push_back(f.name);
+  for (const ReportField& f : *fields) names.push_back(f.name);
   QRUN_TRY(ck.known_keys(*t, "report", names));
-  for (const ReportField& f : report_fields()) {
+  for (const ReportField& f : *fields) {
     const toml::node* n = t->get(f.name);
     if (!n) continue;
     const std::string path = "report." + f.name;

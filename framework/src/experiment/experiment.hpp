@@ -70,7 +70,9 @@ struct ReportField {
   std::optional<double> min;
   std::string doc;
 };
-const std::vector<ReportField>& report_fields();
+// `title` plus every criterion key the registry's metrics declare (ValueSpec::criteria) and the
+// framework's storage criteria; error when two declarations of one key disagree.
+Result<std::vector<ReportField>> report_fields(const Registry& registry);
 
 struct ReportSettings {
   std::string title;                   // default: the experiment name

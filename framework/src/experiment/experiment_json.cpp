@@ -1,23 +1,24 @@
 // The resolved experiment as JSON (results.json "experiment"), the declared [report] keys and
 // the default output folder.
 #include "experiment/experiment.hpp"
-#include "report/criteria.hpp"
+#include "registry/registry.hpp"
+#include "results/declarations.hpp"
 
 #include <ctime>
 
 namespace qrun {
 
-const std::vector<ReportField>& report_fields() {
-  // `title` plus every criterion the report knows (report/criteria.hpp is the single source of
-  // truth); a criterion not set is not judged.
-  static const std::vector<ReportField> fields = [] {
-    std::vector<ReportField> f = {{std::string(report::kReportTitleKey), ParamType::string, std::nullopt, "report title"}};
-    for (const report::CriterionSpec& c : report::report_criteria()) {
-      f.push_back({c.key, ParamType::real, 0.0, c.doc + (c.unit.empty() ? "" : " (" + c.unit + ")")});
-    }
-    return f;
-  }();
-  return fields;
+Result<std::vector<ReportField>> report_fields(const Registry& registry) {
+  // A criterion not set is not judged; results/declarations.hpp merges the declarations.
+  std::vector<std::pair<std::string, const MetricSpec*>> metrics;
+  for (const ComponentInfo* c : registry.components())
+    if (c->kind == Kind::metric) metrics.push_back({c->name, &c->metric});
+  auto criteria = declared_criteria(metrics);
+  if (!criteria) return criteria.error();
+  std::vector<ReportField> f = {{std::string(kReportTitleKey), ParamType::string, std::nullopt, "report title"}};
+  for (const DeclaredCriterion& c : *criteria)
+    f.push_back({c.key, ParamType::real, 0.0, c.doc + (c.unit.empty() ? "" : " (" + c.unit + ")")});
+  return f;
 }
 
 std::filesystem::path default_output_dir(const std::string& name, std::chrono::system_clock::time_point t) {

@@ -24,9 +24,12 @@ std::string plugin_label(const Registry& registry, const std::string& component)
 
 }  // namespace
 
-Plan make_plan(const Experiment& e) {
+Plan make_plan(const Experiment& e, std::vector<std::string> overrides) {
   Plan plan;
   plan.experiment = e.name;
+  plan.experiment_file = e.file;
+  plan.experiment_json = to_json(e);
+  plan.overrides = std::move(overrides);
   plan.seed = e.seed;
   plan.output_dir = e.output_dir;
   plan.model = e.model;
@@ -36,6 +39,7 @@ Plan make_plan(const Experiment& e) {
   for (std::size_t i = 0; i < e.variants.size(); ++i) {
     if (i != e.baseline) plan.variants.push_back({e.variants[i].name, false, e.variants[i].transforms});
   }
+  plan.metrics = e.metrics;
   for (const MetricEntry& m : e.metrics) {
     (m.spec.compares_to_baseline ? plan.comparison : plan.per_model).push_back(m);
   }
@@ -45,7 +49,9 @@ Plan make_plan(const Experiment& e) {
 std::string describe_plan(const Plan& plan, const Registry& registry) {
   std::ostringstream out;
   out << "experiment " << plan.experiment << " (seed " << plan.seed << ")\n";
-  out << "output     " << plan.output_dir.string() << "/\n\n";
+  out << "output     " << plan.output_dir.string() << "/\n";
+  for (const std::string& o : plan.overrides) out << "--set      " << o << "\n";
+  out << "\n";
   out << "model      " << plugin_label(registry, plan.model.use) << "\n";
   out << "           " << render_params(plan.model.params) << "\n\n";
 

@@ -1,8 +1,8 @@
 // Grouped values (one group per category, e.g. the prompt suite's 12 categories): a table per
 // variant, then one "Δ harm" table per directional value comparing variants category by category.
-// A metric that records the prompt suite's headline values per category (success, time, accuracy,
-// agreement, KL, ...) gets only those as columns; its other per-category values (the full KL
-// statistics) are named below the tables and stay in results.json. Other metrics show every value.
+// When some grouped values are declared headline, only those are columns (in declaration order)
+// and the others are named below the tables (they stay in results.json); else every grouped
+// value is a column.
 #include "report/format.hpp"
 #include "report/markdown.hpp"
 #include "report/sections.hpp"
@@ -14,75 +14,55 @@ namespace qrun::report {
 
 namespace {
 
-// Per-category columns, in this order, when a metric has any of them.
-const std::vector<std::string> kHeadlineNames = {"success_rate", "gen_seconds", "tokens_per_s", "accuracy",
-                                                 "agreement",    "kl_mean",     "same_top_p"};
-
 struct Grouped {
-  std::vector<std::string> groups;  // first appearance over variants in order
-  std::vector<std::string> names;   // the columns
-  std::vector<std::string> others;  // grouped values not shown as columns
+  std::vector<std::string> groups;         // first appearance over variants in order
+  std::vector<const ValueSpec*> columns;   // declaration order
+  std::vector<const ValueSpec*> others;    // grouped values not shown as columns
 };
 
 Grouped grouped_of(const RunView& run, const std::string& label) {
   Grouped g;
-  for (const auto& v : run.variants)
-    if (const auto* m = v.metric(label))
-      for (const auto& x : m->values) {
+  std::vector<std::string> names;
+  for (const VariantRecord& v : run.variants())
+    if (const MetricCell* m = v.metric(label))
+      for (const MetricValue& x : m->result.values) {
         if (x.group.empty()) continue;
         if (std::find(g.groups.begin(), g.groups.end(), x.group) == g.groups.end()) g.groups.push_back(x.group);
-        if (std::find(g.names.begin(), g.names.end(), x.name) == g.names.end()) g.names.push_back(x.name);
+        if (std::find(names.begin(), names.end(), x.name) == names.end()) names.push_back(x.name);
       }
-  std::vector<std::string> headline;
-  for (const auto& n : kHeadlineNames)
-    if (std::find(g.names.begin(), g.names.end(), n) != g.names.end()) headline.push_back(n);
-  if (!headline.empty()) {
-    for (const auto& n : g.names)
-      if (std::find(headline.begin(), headline.end(), n) == headline.end()) g.others.push_back(n);
-    g.names = std::move(headline);
-  }
+  std::vector<const ValueSpec*> all;
+  for (const ValueSpec& s : run.spec(label).values)
+    if (std::find(names.begin(), names.end(), s.name) != names.end()) all.push_back(&s);
+  const bool any_headline = std::any_of(all.begin(), all.end(), [](const ValueSpec* s) { return s->is_headline; });
+  for (const ValueSpec* s : all) (!any_headline || s->is_headline ? g.columns : g.others).push_back(s);
   return g;
 }
 
-const Value* find(const Variant& v, const std::string& label, const std::string& name, const std::string& group) {
-  const MetricEntry* m = v.metric(label);
+const MetricValue* find(const VariantRecord& v, const std::string& label, const std::string& name, const std::string& group) {
+  const MetricCell* m = v.metric(label);
   return m ? m->find(name, group) : nullptr;
 }
 
 // Values in % are compared in percentage points, the rest in their own unit.
-std::string harm_text(double d, const Value& v) {
-  if (v.unit == "%") return fmt_delta(d) + " pp";
-  return fmt_signed_num(d) + (v.unit.empty() ? "" : " " + v.unit);
+std::string harm_text(double d, const ValueSpec& s) {
+  if (s.unit == "%") return fmt_delta(d) + " pp";
+  return fmt_signed_num(d) + (s.unit.empty() ? "" : " " + s.unit);
 }
 
-}  // namespace
-
-std::optional<double> harm_delta(const Value& v, const Value& ref) {
-  const double a = v.value, b = ref.value;
-  if (!std::isfinite(a) || !std::isfinite(b)) return std::nullopt;
-  // Harm: the change in the worse direction. lower-is-better: variant - ref; higher-is-better: ref - variant.
-  if (v.better == Direction::lower) return a - b;
-  if (v.better == Direction::higher) return b - a;
-  return std::nullopt;
-}
-
-std::string render_category_tables(const RunView& run, const std::string& label) {
-  Grouped g = grouped_of(run, label);
-  if (g.groups.empty()) return "";
+std::string per_variant_tables(const RunView& run, const std::string& label, const Grouped& g) {
   std::string out;
-
-  for (const auto& v : run.variants) {
+  for (const VariantRecord& v : run.variants()) {
     if (!v.metric(label) || !v.metric(label)->has_groups()) continue;
     Table t{{"Category"}, {Align::left}, {}};
-    for (const auto& n : g.names) {
-      t.headers.push_back(value_label(n));
+    for (const ValueSpec* s : g.columns) {
+      t.headers.push_back(s->label);
       t.align.push_back(Align::right);
     }
-    for (const auto& grp : g.groups) {
+    for (const std::string& grp : g.groups) {
       std::vector<std::string> r{grp};
-      for (const auto& n : g.names) {
-        const Value* x = find(v, label, n, grp);
-        r.push_back(x ? value_cell(*x) : "—");
+      for (const ValueSpec* s : g.columns) {
+        const MetricValue* x = find(v, label, s->name, grp);
+        r.push_back(x ? value_cell(*x, *s) : "—");
       }
       t.row(std::move(r));
     }
@@ -90,58 +70,76 @@ std::string render_category_tables(const RunView& run, const std::string& label)
   }
   if (!g.others.empty()) {
     std::string list;
-    for (const auto& n : g.others) list += (list.empty() ? "`" : ", `") + n + "`";
+    for (const ValueSpec* s : g.others) list += (list.empty() ? "`" : ", `") + s->name + "`";
     out += "Also recorded per category in results.json (not tabulated here): " + list + ".\n\n";
   }
+  return out;
+}
 
-  // Δ harm: per directional value, each variant against the baseline when the baseline has the
-  // value, else (values only defined against the baseline, e.g. KL) each variant against the previous one.
-  const Variant* base = run.baseline();
-  bool wrote_note = false;
-  for (const auto& n : g.names) {
-    Direction dir = Direction::none;
-    for (const auto& v : run.variants)
-      for (const auto& grp : g.groups)
-        if (const Value* x = find(v, label, n, grp); x && dir == Direction::none) dir = x->better;
-    if (dir == Direction::none) continue;
-
-    std::vector<const Variant*> having;
-    for (const auto& v : run.variants)
-      if (std::any_of(g.groups.begin(), g.groups.end(), [&](const std::string& grp) { return find(v, label, n, grp); }))
-        having.push_back(&v);
-    bool base_has = base && std::find(having.begin(), having.end(), base) != having.end();
-    std::vector<std::pair<const Variant*, const Variant*>> pairs;  // (variant, reference)
-    if (base_has) {
-      for (const Variant* v : having)
-        if (v != base) pairs.push_back({v, base});
-    } else {
-      for (std::size_t i = 1; i < having.size(); ++i) pairs.push_back({having[i], having[i - 1]});
-    }
-    if (pairs.empty()) continue;
-
-    Table t{{"Category"}, {Align::left}, {}};
-    for (const Variant* v : having) {
-      t.headers.push_back(v->name);
-      t.align.push_back(Align::right);
+// Δ harm of one directional value: each variant against the baseline when the baseline has the
+// value, else (values only defined against the baseline, e.g. KL) each against the previous one.
+std::string harm_table(const RunView& run, const std::string& label, const Grouped& g, const ValueSpec& s) {
+  const VariantRecord* base = run.baseline();
+  std::vector<const VariantRecord*> having;
+  for (const VariantRecord& v : run.variants())
+    if (std::any_of(g.groups.begin(), g.groups.end(), [&](const std::string& grp) { return find(v, label, s.name, grp); }))
+      having.push_back(&v);
+  const bool base_has = base && std::find(having.begin(), having.end(), base) != having.end();
+  std::vector<std::pair<const VariantRecord*, const VariantRecord*>> pairs;  // (variant, reference)
+  if (base_has) {
+    for (const VariantRecord* v : having)
+      if (v != base) pairs.push_back({v, base});
+  } else {
+    for (std::size_t i = 1; i < having.size(); ++i) pairs.push_back({having[i], having[i - 1]});
+  }
+  if (pairs.empty()) return "";
+  Table t{{"Category"}, {Align::left}, {}};
+  for (const VariantRecord* v : having) {
+    t.headers.push_back(v->name);
+    t.align.push_back(Align::right);
+  }
+  for (const auto& [v, ref] : pairs) {
+    t.headers.push_back("Δ harm " + v->name + " vs " + ref->name);
+    t.align.push_back(Align::right);
+  }
+  for (const std::string& grp : g.groups) {
+    std::vector<std::string> r{grp};
+    for (const VariantRecord* v : having) {
+      const MetricValue* x = find(*v, label, s.name, grp);
+      r.push_back(x ? value_cell(*x, s) : "—");
     }
     for (const auto& [v, ref] : pairs) {
-      t.headers.push_back("Δ harm " + v->name + " vs " + ref->name);
-      t.align.push_back(Align::right);
+      const MetricValue* x = find(*v, label, s.name, grp);
+      const MetricValue* y = find(*ref, label, s.name, grp);
+      std::optional<double> d = x && y ? harm_delta(*x, *y, s) : std::nullopt;
+      r.push_back(d ? harm_text(*d, s) : "—");
     }
-    for (const auto& grp : g.groups) {
-      std::vector<std::string> r{grp};
-      for (const Variant* v : having) {
-        const Value* x = find(*v, label, n, grp);
-        r.push_back(x ? value_cell(*x) : "—");
-      }
-      for (const auto& [v, ref] : pairs) {
-        const Value* x = find(*v, label, n, grp);
-        const Value* y = find(*ref, label, n, grp);
-        std::optional<double> d = x && y ? harm_delta(*x, *y) : std::nullopt;
-        r.push_back(d ? harm_text(*d, *x) : "—");
-      }
-      t.row(std::move(r));
-    }
+    t.row(std::move(r));
+  }
+  return "### " + label + ": Δ harm per category, " + s.label + " (" + std::string(to_string(s.better)) +
+         " is better)\n\n" + render_table(t) + "\n";
+}
+
+}  // namespace
+
+std::optional<double> harm_delta(const MetricValue& v, const MetricValue& ref, const ValueSpec& s) {
+  const double a = v.value, b = ref.value;
+  if (!std::isfinite(a) || !std::isfinite(b)) return std::nullopt;
+  // Harm: the change in the worse direction. lower-is-better: variant - ref; higher-is-better: ref - variant.
+  if (s.better == Better::lower) return a - b;
+  if (s.better == Better::higher) return b - a;
+  return std::nullopt;
+}
+
+std::string render_category_tables(const RunView& run, const std::string& label) {
+  Grouped g = grouped_of(run, label);
+  if (g.groups.empty()) return "";
+  std::string out = per_variant_tables(run, label, g);
+  bool wrote_note = false;
+  for (const ValueSpec* s : g.columns) {
+    if (s->better == Better::none) continue;
+    std::string table = harm_table(run, label, g, *s);
+    if (table.empty()) continue;
     if (!wrote_note) {
       out += "Δ harm is the change in the harmful direction (positive = worse): variant − reference for "
              "lower-is-better values, reference − variant for higher-is-better ones, in the value's unit (percentage points for %). "
@@ -149,8 +147,7 @@ std::string render_category_tables(const RunView& run, const std::string& label)
              "(such as KL).\n\n";
       wrote_note = true;
     }
-    out += "### " + label + ": Δ harm per category, " + value_label(n) + " (" + std::string(to_string(dir)) +
-           " is better)\n\n" + render_table(t) + "\n";
+    out += table;
   }
   return out;
 }

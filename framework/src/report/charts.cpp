@@ -1,5 +1,6 @@
-// Which charts a run gets (by the value names present) and their Markdown: a linked SVG plus the
-// same data as text bars.
+// The charts a run gets: one per declared value whose declaration asks for one (Chart) and that
+// has data, in metric order then declaration order, then the storage size chart; and their
+// Markdown: a linked SVG plus the same data as text bars.
 #include "report/format.hpp"
 #include "report/sections.hpp"
 #include "report/text_bars.hpp"
@@ -11,98 +12,116 @@ namespace qrun::report {
 
 namespace {
 
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+std::string title_of(const ValueSpec& s) { return s.description.empty() ? s.label : s.description; }
+
+// "prefill tokens/s" stays as is; "mean KL" becomes "mean KL (nats)".
+std::string axis_of(const ValueSpec& s, const std::string& unit) {
+  if (unit.empty() || s.label.find(unit) != std::string::npos) return s.label;
+  return s.label + " (" + unit + ")";
 }
 
-// ΔPPL in % per non-baseline variant, one chart per metric with an overall "ppl".
-void ppl_delta_charts(const RunView& run, std::vector<ChartFile>& out) {
-  const Variant* base = run.baseline();
-  if (!base) return;
-  for (const auto& label : run.metric_labels) {
-    const MetricEntry* bm = base->metric(label);
-    const Value* bv = bm ? bm->find("ppl") : nullptr;
-    if (!bv) continue;
-    BarChart c{"Perplexity change vs " + base->name + " (" + label + ")", "Δ PPL vs baseline (%)", {}, {{"Δ PPL", {}}}};
-    for (const auto& v : run.variants) {
-      if (v.baseline) continue;
-      const MetricEntry* m = v.metric(label);
-      const Value* x = m ? m->find("ppl") : nullptr;
-      c.categories.push_back(v.name);
-      auto p = x ? pct_change(x->value, bv->value) : std::nullopt;
-      c.series[0].points.push_back({p, p ? fmt_delta(*p) + " %" : "n/a"});
-    }
-    if (!c.categories.empty()) out.push_back({"chart_" + slug(label) + "_ppl_delta.svg", c});
-  }
+ChartPoint point(const MetricValue* x, const ValueSpec& s) {
+  if (!x || !std::isfinite(x->value)) return {std::nullopt, "n/a"};
+  if (s.unit == "bytes") return {x->value / 1e6, fmt_bytes(x->value)};
+  return {x->value, fmt_num(x->value)};
 }
 
-// Mean KL per category, one series per variant that has it.
-void kl_category_charts(const RunView& run, std::vector<ChartFile>& out) {
-  for (const auto& label : run.metric_labels) {
-    BarChart c{"Mean KL per category (" + label + ")", "mean KL(P_base ‖ P_variant) (nats)", {}, {}};
-    for (const auto& v : run.variants)
-      if (const auto* m = v.metric(label))
-        for (const auto& x : m->values)
-          if (x.name == "kl_mean" && !x.group.empty() &&
-              std::find(c.categories.begin(), c.categories.end(), x.group) == c.categories.end())
-            c.categories.push_back(x.group);
-    if (c.categories.empty()) continue;
-    for (const auto& v : run.variants) {
-      const MetricEntry* m = v.metric(label);
-      if (!m || v.baseline) continue;
-      ChartSeries s{v.name, {}};
-      for (const auto& g : c.categories) {
-        const Value* x = m->find("kl_mean", g);
-        s.points.push_back({x ? std::optional<double>(x->value) : std::nullopt, x ? fmt_num(x->value) : "n/a"});
-      }
-      c.series.push_back(std::move(s));
-    }
-    if (!c.series.empty()) out.push_back({"chart_" + slug(label) + "_kl_by_category.svg", c});
+// The overall value, one bar per variant.
+std::optional<ChartFile> per_variant(const RunView& run, const std::string& label, const ValueSpec& s) {
+  const bool bytes = s.unit == "bytes";
+  BarChart c{title_of(s) + " (" + label + ")", bytes ? s.label + " (MB, 1 MB = 10^6 B)" : axis_of(s, s.unit), {},
+             {{s.label, {}}}};
+  bool any = false;
+  for (const VariantRecord& v : run.variants()) {
+    const MetricCell* m = v.metric(label);
+    const MetricValue* x = m ? m->find(s.name) : nullptr;
+    c.categories.push_back(v.name);
+    c.series[0].points.push_back(point(x, s));
+    any = any || x;
   }
+  if (!any) return std::nullopt;
+  return ChartFile{"chart_" + slug(label) + "_" + slug(s.name) + ".svg", c};
+}
+
+// The overall value's change vs the baseline (the declaration's Compare rule), per non-baseline variant.
+std::optional<ChartFile> change_vs_baseline(const RunView& run, const std::string& label, const ValueSpec& s) {
+  const VariantRecord* base = run.baseline();
+  const MetricCell* bm = base ? base->metric(label) : nullptr;
+  const MetricValue* bv = bm ? bm->find(s.name) : nullptr;
+  if (!bv || s.compare == Compare::none) return std::nullopt;
+  const std::string unit = delta_unit(s);
+  BarChart c{title_of(s) + " change vs " + base->name + " (" + label + ")", "Δ " + s.label + " vs baseline (" + unit + ")",
+             {}, {{"Δ " + s.label, {}}}};
+  for (const VariantRecord& v : run.variants()) {
+    if (v.baseline) continue;
+    const MetricCell* m = v.metric(label);
+    const MetricValue* x = m ? m->find(s.name) : nullptr;
+    c.categories.push_back(v.name);
+    auto d = x ? delta_value(*x, *bv, s) : std::nullopt;
+    std::string text = !d ? "n/a" : unit == "×" ? fmt_num(*d) + "×" : fmt_delta(*d) + " " + unit;
+    c.series[0].points.push_back({d, text});
+  }
+  if (c.categories.empty()) return std::nullopt;
+  return ChartFile{"chart_" + slug(label) + "_" + slug(s.name) + "_delta.svg", c};
+}
+
+// The value per group, one series per variant (not the baseline of a lockstep metric, whose
+// values are against itself).
+std::optional<ChartFile> per_group(const RunView& run, const std::string& label, const ValueSpec& s) {
+  const bool lockstep = run.spec(label).compares_to_baseline;
+  BarChart c{title_of(s) + " per category (" + label + ")", axis_of(s, s.unit), {}, {}};
+  for (const VariantRecord& v : run.variants())
+    if (const MetricCell* m = v.metric(label))
+      for (const MetricValue& x : m->result.values)
+        if (x.name == s.name && !x.group.empty() &&
+            std::find(c.categories.begin(), c.categories.end(), x.group) == c.categories.end())
+          c.categories.push_back(x.group);
+  if (c.categories.empty()) return std::nullopt;
+  for (const VariantRecord& v : run.variants()) {
+    const MetricCell* m = v.metric(label);
+    if (!m || (lockstep && v.baseline)) continue;
+    ChartSeries series{v.name, {}};
+    bool any = false;
+    for (const std::string& g : c.categories) {
+      const MetricValue* x = m->find(s.name, g);
+      series.points.push_back(point(x, s));
+      any = any || x;
+    }
+    if (any) c.series.push_back(std::move(series));
+  }
+  if (c.series.empty()) return std::nullopt;
+  return ChartFile{"chart_" + slug(label) + "_" + slug(s.name) + "_by_category.svg", c};
 }
 
 void size_chart(const RunView& run, std::vector<ChartFile>& out) {
   BarChart c{"Total model size", "total bytes (MB, 1 MB = 10^6 B)", {}, {{"total size", {}}}};
   bool any = false;
-  for (const auto& v : run.variants) {
-    auto b = v.storage_value("total_bytes");
+  for (const VariantRecord& v : run.variants()) {
     c.categories.push_back(v.name);
-    c.series[0].points.push_back({b ? std::optional<double>(*b / 1e6) : std::nullopt, b ? fmt_bytes(*b) : "n/a"});
-    any = any || b.has_value();
-  }
-  if (any) out.push_back({"chart_size.svg", c});
-}
-
-// One chart per overall throughput value ("prefill_tokens_per_s", "decode_tokens_per_s", ...).
-void speed_charts(const RunView& run, std::vector<ChartFile>& out) {
-  for (const auto& label : run.metric_labels) {
-    std::vector<std::string> names;
-    for (const auto& v : run.variants)
-      if (const auto* m = v.metric(label))
-        for (const auto& x : m->values)
-          if (x.group.empty() && ends_with(x.name, "tokens_per_s") && std::find(names.begin(), names.end(), x.name) == names.end())
-            names.push_back(x.name);
-    for (const auto& name : names) {
-      BarChart c{value_label(name) + " (" + label + ")", value_label(name), {}, {{value_label(name), {}}}};
-      for (const auto& v : run.variants) {
-        const MetricEntry* m = v.metric(label);
-        const Value* x = m ? m->find(name) : nullptr;
-        c.categories.push_back(v.name);
-        c.series[0].points.push_back({x ? std::optional<double>(x->value) : std::nullopt, x ? fmt_num(x->value) : "n/a"});
-      }
-      out.push_back({"chart_" + slug(label) + "_" + slug(name) + ".svg", c});
+    if (v.storage) {
+      const double b = static_cast<double>(v.storage->total_bytes);
+      c.series[0].points.push_back({b / 1e6, fmt_bytes(b)});
+      any = true;
+    } else {
+      c.series[0].points.push_back({std::nullopt, "n/a"});
     }
   }
+  if (any) out.push_back({"chart_size.svg", c});
 }
 
 }  // namespace
 
 std::vector<ChartFile> build_charts(const RunView& run) {
   std::vector<ChartFile> out;
-  ppl_delta_charts(run, out);
-  kl_category_charts(run, out);
+  for (const std::string& label : run.metric_labels)
+    for (const ValueSpec& s : run.spec(label).values) {
+      std::optional<ChartFile> c;
+      if (s.chart == Chart::per_variant) c = per_variant(run, label, s);
+      else if (s.chart == Chart::change_vs_baseline) c = change_vs_baseline(run, label, s);
+      else if (s.chart == Chart::per_group) c = per_group(run, label, s);
+      if (c) out.push_back(std::move(*c));
+    }
   size_chart(run, out);
-  speed_charts(run, out);
   return out;
 }
 

@@ -8,30 +8,31 @@ namespace qrun::report {
 std::string render_verdict_section(const RunView& run, const CriteriaSet& criteria, const std::string& heading) {
   std::string out = heading + "\n\n";
   if (criteria.criteria.empty()) {
-    out += "No criteria are set in the experiment's `[report]` table, so no variant gets a verdict. Supported keys: ";
+    out += "No criteria are set in the experiment's `[report]` table, so no variant gets a verdict.";
     std::string keys;
-    for (const auto& s : report_criteria()) keys += (keys.empty() ? "`" : ", `") + s.key + "`";
-    out += keys + " (defined in the Method section).\n\n";
+    for (const DeclaredCriterion& s : criteria.available) keys += (keys.empty() ? "`" : ", `") + s.key + "`";
+    if (!keys.empty()) out += " Keys the metrics of this run declare: " + keys + " (defined in the Method section).";
+    out += "\n\n";
   } else {
     Table t{{"Criterion", "Threshold"}, {Align::left, Align::left}, {}};
-    std::vector<const Variant*> cols;
-    for (const auto& v : run.variants)
+    std::vector<const VariantRecord*> cols;
+    for (const VariantRecord& v : run.variants())
       if (!v.baseline) {
         cols.push_back(&v);
         t.headers.push_back(v.name);
         t.align.push_back(Align::left);
       }
     std::vector<std::vector<CriterionOutcome>> outcomes;
-    for (const Variant* v : cols) outcomes.push_back(evaluate(run, *v, criteria));
+    for (const VariantRecord* v : cols) outcomes.push_back(evaluate(run, *v, criteria));
     for (std::size_t c = 0; c < criteria.criteria.size(); ++c) {
-      const auto& cr = criteria.criteria[c];
-      std::vector<std::string> r{"`" + cr.spec->key + "`", fmt_threshold(*cr.spec, cr.threshold)};
+      const Criterion& cr = criteria.criteria[c];
+      std::vector<std::string> r{"`" + cr.spec.key + "`", fmt_threshold(cr.spec, cr.threshold)};
       for (const auto& o : outcomes) {
         const CriterionOutcome& x = o[c];
         if (x.verdict == Verdict::not_applicable) {
           r.push_back("n/a (" + x.reason + ")");
         } else {
-          std::string cell = (x.verdict == Verdict::pass ? "pass " : "**FAIL** ") + fmt_criterion_value(*x.spec, *x.measured);
+          std::string cell = (x.verdict == Verdict::pass ? "pass " : "**FAIL** ") + fmt_criterion_value(x.spec, *x.measured);
           if (!x.where.empty()) cell += " (" + x.where + ")";
           r.push_back(cell);
         }
@@ -53,13 +54,13 @@ std::string render_verdict_section(const RunView& run, const CriteriaSet& criter
     out += render_table(t) + "\n";
     out += "Each cell is the worst measured value over what the criterion covers (where it occurred in "
            "parentheses). Thresholds are inclusive; \"n/a\" means the run has no data for that criterion.";
-    if (const Variant* base = run.baseline()) out += " Variants are judged against the baseline **" + base->name + "**, which gets no verdict itself.";
+    if (const VariantRecord* base = run.baseline()) out += " Variants are judged against the baseline **" + base->name + "**, which gets no verdict itself.";
     out += "\n\n";
   }
   if (!criteria.ignored_keys.empty()) {
     std::string keys;
     for (const auto& k : criteria.ignored_keys) keys += (keys.empty() ? "`" : ", `") + k + "`";
-    out += "_Ignored `[report]` keys (not a criterion, or not a number): " + keys + "._\n\n";
+    out += "_Ignored `[report]` keys (no metric of this run declares them, or not a number): " + keys + "._\n\n";
   }
   return out;
 }

@@ -1,10 +1,11 @@
-// results.json: (de)serialisation of metric values and results, schema checks, atomic writes.
+// results.json: Results lookups, reading a file, atomic writes.
 #include "results/results.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -16,152 +17,97 @@ namespace qrun {
 
 namespace {
 
-std::optional<Better> parse_better(const std::string& s) {
-  if (s == "higher") return Better::higher;
-  if (s == "lower") return Better::lower;
-  if (s == "none") return Better::none;
-  return std::nullopt;
-}
-
-// Field checks for metric_value_from_json: thing is the key, reason says what was found.
-Error field_error(const std::string& key, const std::string& expected, const nlohmann::json& got) {
-  return Error{key, "expected " + expected + ", got " + (got.is_null() ? "nothing" : got.dump()),
-               "write results.json with qrun (do not edit it by hand) or rerun with --fresh"};
-}
-
 std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
 
 }  // namespace
 
-nlohmann::json to_json(const MetricValue& v) {
-  nlohmann::json j;
-  j["name"] = v.name;
-  // JSON has no NaN/Inf: a non-finite value is written as null and refused when read back.
-  j["value"] = std::isfinite(v.value) ? nlohmann::json(v.value) : nlohmann::json(nullptr);
-  j["stderr"] = (v.stderr_ && std::isfinite(*v.stderr_)) ? nlohmann::json(*v.stderr_) : nlohmann::json(nullptr);
-  j["n"] = v.n;
-  j["unit"] = v.unit;
-  j["better"] = std::string(to_string(v.better));
-  j["group"] = v.group;
-  return j;
+const MetricValue* MetricCell::find(std::string_view name, std::string_view group) const {
+  for (const MetricValue& v : result.values)
+    if (v.name == name && v.group == group) return &v;
+  return nullptr;
 }
 
-Result<MetricValue> metric_value_from_json(const nlohmann::json& j) {
-  if (!j.is_object()) return field_error("value", "an object", j);
-  MetricValue v;
-  auto str = [&](const char* key, std::string& out) -> std::optional<Error> {
-    if (!j.contains(key) || !j[key].is_string()) return field_error(key, "a string", j.value(key, nlohmann::json()));
-    out = j[key].get<std::string>();
-    return std::nullopt;
-  };
-  if (auto e = str("name", v.name)) return *e;
-  if (!j.contains("value") || !j["value"].is_number())
-    return field_error(v.name + ".value", "a finite number", j.value("value", nlohmann::json()));
-  v.value = j["value"].get<double>();
-  if (j.contains("stderr") && !j["stderr"].is_null()) {
-    if (!j["stderr"].is_number()) return field_error(v.name + ".stderr", "a number or null", j["stderr"]);
-    v.stderr_ = j["stderr"].get<double>();
-  }
-  if (!j.contains("n") || !j["n"].is_number_integer())
-    return field_error(v.name + ".n", "an integer", j.value("n", nlohmann::json()));
-  v.n = j["n"].get<std::int64_t>();
-  if (auto e = str("unit", v.unit)) return e->within(v.name, ".");
-  std::string better;
-  if (auto e = str("better", better)) return e->within(v.name, ".");
-  auto b = parse_better(better);
-  if (!b) return field_error(v.name + ".better", "\"higher\", \"lower\" or \"none\"", j["better"]);
-  v.better = *b;
-  if (auto e = str("group", v.group)) return e->within(v.name, ".");
-  return v;
+bool MetricCell::has_groups() const {
+  return std::any_of(result.values.begin(), result.values.end(), [](const MetricValue& v) { return !v.group.empty(); });
 }
 
-nlohmann::json to_json(const MetricResult& r) {
-  nlohmann::json values = nlohmann::json::array();
-  for (const MetricValue& v : r.values) values.push_back(to_json(v));
-  nlohmann::json j;
-  j["values"] = std::move(values);
-  j["details"] = r.details.is_null() ? nlohmann::json::object() : r.details;
-  j["method"] = r.method;
-  return j;
+const MetricCell* VariantRecord::metric(std::string_view label) const {
+  auto it = metrics.find(std::string(label));
+  return it == metrics.end() ? nullptr : &it->second;
 }
 
-Result<MetricResult> metric_result_from_json(const nlohmann::json& j) {
-  if (!j.is_object()) return field_error("metric", "an object", j);
-  MetricResult r;
-  if (!j.contains("values") || !j["values"].is_array())
-    return field_error("values", "an array", j.value("values", nlohmann::json()));
-  for (std::size_t i = 0; i < j["values"].size(); ++i) {
-    auto v = metric_value_from_json(j["values"][i]);
-    if (!v) return v.error().within("values[" + std::to_string(i) + "]", ".");
-    r.values.push_back(std::move(*v));
-  }
-  r.details = j.value("details", nlohmann::json::object());
-  if (j.contains("method") && !j["method"].is_string()) return field_error("method", "a string", j["method"]);
-  r.method = j.value("method", std::string());
-  return r;
+const VariantRecord* Results::variant(std::string_view name) const {
+  for (const VariantRecord& v : variants)
+    if (v.name == name) return &v;
+  return nullptr;
 }
 
-nlohmann::json to_json(const ModelStorage& s) {
-  return {{"total_bytes", s.total_bytes},
-          {"linear_bytes", s.linear_bytes},
-          {"quantized_linear_bytes", s.quantized_linear_bytes},
-          {"hf_footprint_bytes", s.hf_footprint_bytes},
-          {"parameters", s.parameters}};
+VariantRecord* Results::variant(std::string_view name) {
+  for (VariantRecord& v : variants)
+    if (v.name == name) return &v;
+  return nullptr;
 }
 
-Result<nlohmann::json> read_results(const std::filesystem::path& path) {
+const VariantRecord* Results::baseline() const {
+  for (const VariantRecord& v : variants)
+    if (v.baseline) return &v;
+  return nullptr;
+}
+
+const MetricSpec& Results::spec(const std::string& use) const {
+  static const MetricSpec none;
+  auto it = declarations.find(use);
+  return it == declarations.end() ? none : it->second;
+}
+
+const ValueSpec* Results::value_spec(const std::string& use, std::string_view name) const {
+  return spec(use).find(name);
+}
+
+std::string Results::experiment_name() const {
+  if (experiment.contains("name") && experiment["name"].is_string()) return experiment["name"].get<std::string>();
+  return "";
+}
+
+std::optional<std::uint64_t> Results::seed() const {
+  if (experiment.contains("seed") && experiment["seed"].is_number_unsigned()) return experiment["seed"].get<std::uint64_t>();
+  if (experiment.contains("seed") && experiment["seed"].is_number_integer() && experiment["seed"].get<std::int64_t>() >= 0)
+    return static_cast<std::uint64_t>(experiment["seed"].get<std::int64_t>());
+  return std::nullopt;
+}
+
+std::vector<std::string> Results::experiment_metric_labels() const {
+  std::vector<std::string> labels;
+  if (!experiment.contains("metrics") || !experiment["metrics"].is_array()) return labels;
+  for (const nlohmann::json& m : experiment["metrics"])
+    for (const char* key : {"label", "name", "use"})  // the runner's label: name, else use
+      if (m.is_object() && m.contains(key) && m[key].is_string() && !m[key].get<std::string>().empty()) {
+        labels.push_back(m[key].get<std::string>());
+        break;
+      }
+  return labels;
+}
+
+nlohmann::json Results::report_table() const {
+  if (experiment.contains("report") && experiment["report"].is_object()) return experiment["report"];
+  return nlohmann::json::object();
+}
+
+Result<Results> read_results(const std::filesystem::path& path) {
   const std::string file = path.string();
-  const std::string fix_rerun = "rerun the experiment with --fresh, or point to a results.json written by qrun";
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return Error{file, "cannot open (" + errno_text(errno) + ")",
-                 "check the path; a run writes <output_dir>/results.json"};
+    const int err = errno;
+    return Error::of(err == ENOENT ? ErrorCode::not_found : ErrorCode::io, file, "cannot open (" + errno_text(err) + ")",
+                     "check the path; a run writes <output_dir>/results.json");
   }
   std::stringstream buffer;
   buffer << in.rdbuf();
   nlohmann::json j = nlohmann::json::parse(buffer.str(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Error{file, "is not valid JSON", fix_rerun};
-  if (!j.is_object()) return Error{file, "top level is not a JSON object", fix_rerun};
-
-  auto missing = [&](const std::string& key, const std::string& expected) {
-    return Error{file + " " + key, "missing or not " + expected, fix_rerun};
-  };
-  if (!j.contains("schema_version") || !j["schema_version"].is_number_integer())
-    return missing("schema_version", "an integer");
-  const auto version = j["schema_version"].get<std::int64_t>();
-  if (version != kResultsSchemaVersion) {
-    return Error{file + " schema_version",
-                 "is " + std::to_string(version) + ", this qrun reads version " +
-                     std::to_string(kResultsSchemaVersion),
-                 "use the qrun that wrote it, or rerun the experiment with --fresh"};
-  }
-  if (!j.contains("experiment") || !j["experiment"].is_object()) return missing("experiment", "an object");
-  if (!j.contains("provenance") || !j["provenance"].is_object()) return missing("provenance", "an object");
-  if (!j.contains("complete") || !j["complete"].is_boolean()) return missing("complete", "true or false");
-  if (!j.contains("variants") || !j["variants"].is_array()) return missing("variants", "an array");
-
-  int baselines = 0;
-  for (std::size_t i = 0; i < j["variants"].size(); ++i) {
-    const nlohmann::json& v = j["variants"][i];
-    const std::string at = "variants[" + std::to_string(i) + "]";
-    if (!v.is_object()) return missing(at, "an object");
-    if (!v.contains("name") || !v["name"].is_string()) return missing(at + ".name", "a string");
-    if (!v.contains("baseline") || !v["baseline"].is_boolean()) return missing(at + ".baseline", "true or false");
-    if (v["baseline"].get<bool>()) ++baselines;
-    if (!v.contains("metrics") || !v["metrics"].is_object()) return missing(at + ".metrics", "an object");
-    for (const auto& [label, cell] : v["metrics"].items()) {
-      const std::string cell_at = at + ".metrics." + label;
-      if (!cell.is_object() || !cell.contains("use") || !cell["use"].is_string())
-        return missing(cell_at + ".use", "a string");
-      auto r = metric_result_from_json(cell);
-      if (!r) return r.error().within(file + " " + cell_at, ".");
-    }
-  }
-  if (!j["variants"].empty() && baselines != 1) {
-    return Error{file + " variants", std::to_string(baselines) + " variants are marked baseline, expected 1",
-                 fix_rerun};
-  }
-  return j;
+  if (j.is_discarded())
+    return Error::of(ErrorCode::corrupt_input, file, "is not valid JSON",
+                     "rerun the experiment with --fresh, or point to a results.json written by qrun");
+  return results_from_json(j, file);
 }
 
 Result<void> write_text_atomic(const std::filesystem::path& path, const std::string& text) {
@@ -169,7 +115,10 @@ Result<void> write_text_atomic(const std::filesystem::path& path, const std::str
   std::error_code ec;
   const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
   std::filesystem::create_directories(dir, ec);
-  if (ec) return Error{dir.string(), "cannot create folder (" + ec.message() + ")", "check permissions or choose another output folder"};
+  if (ec) {
+    return Error{dir.string(), "cannot create folder (" + ec.message() + ")", "check permissions or choose another output folder",
+                 ErrorCode::io};
+  }
 
   // The temp file lives in the same folder so that rename() is atomic (same file system).
   std::string tmpl = (dir / ("." + path.filename().string() + ".tmp.XXXXXX")).string();
@@ -178,14 +127,14 @@ Result<void> write_text_atomic(const std::filesystem::path& path, const std::str
   const int fd = ::mkstemp(name.data());
   if (fd < 0) {
     return Error{file, "cannot create a temporary file (" + errno_text(errno) + ")",
-                 "check that the folder is writable"};
+                 "check that the folder is writable", ErrorCode::io};
   }
   const std::string tmp(name.data());
   auto fail = [&](const std::string& what) -> Result<void> {
     const int err = errno;
     ::close(fd);
     ::unlink(tmp.c_str());
-    return Error{file, what + " (" + errno_text(err) + ")", "check free disk space and permissions"};
+    return Error{file, what + " (" + errno_text(err) + ")", "check free disk space and permissions", ErrorCode::io};
   };
   const char* p = text.data();
   std::size_t left = text.size();
@@ -203,12 +152,12 @@ Result<void> write_text_atomic(const std::filesystem::path& path, const std::str
   if (::close(fd) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
-    return Error{file, "cannot close (" + errno_text(err) + ")", "check free disk space"};
+    return Error{file, "cannot close (" + errno_text(err) + ")", "check free disk space", ErrorCode::io};
   }
   if (::rename(tmp.c_str(), file.c_str()) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
-    return Error{file, "cannot replace (" + errno_text(err) + ")", "check permissions of the folder"};
+    return Error{file, "cannot replace (" + errno_text(err) + ")", "check permissions of the folder", ErrorCode::io};
   }
   // Make the rename itself durable.
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);

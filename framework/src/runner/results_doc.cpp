@@ -1,8 +1,8 @@
-// results.json while a run fills it: a fresh document, merging an earlier run's finished cells.
+// The Results document while a run fills it: a fresh document, merging an earlier run's finished cells.
 #include "runner/results_doc.hpp"
 
 #include "common/version.hpp"
-#include "results/results.hpp"
+#include "results/declarations.hpp"
 #include "runner/provenance.hpp"
 #include "runner/runner.hpp"
 
@@ -21,127 +21,113 @@ nlohmann::json resume_key(const nlohmann::json& experiment_json) {
 
 namespace runner {
 
-using json = nlohmann::json;
-
-json new_results_doc(const Experiment& e, const Registry& registry, std::chrono::system_clock::time_point started) {
-  json doc;
-  doc["schema_version"] = kResultsSchemaVersion;
-  doc["experiment"] = to_json(e);
-  doc["experiment_file"] = e.file.string();
-  auto commit = git_commit();
-  doc["provenance"] = {{"qrun_version", std::string(qrun_version())},
-                       {"git_commit", commit ? json(*commit) : json(nullptr)},
-                       {"torch_version", torch_runtime_version()},
-                       {"device", nullptr},
-                       {"host", host_name()},
-                       {"plugins", plugins_json(registry)},
-                       {"model", nullptr},
-                       {"datasets", json::array()},
-                       {"started", utc_timestamp(started)},
-                       {"finished", nullptr}};
-  doc["variants"] = json::array();
-  for (const VariantEntry& v : e.variants) {
-    json transforms = json::array();
-    for (const TransformEntry& t : v.transforms) {
-      transforms.push_back({{"use", t.use},
-                            {"role", std::string(to_string(t.role))},
-                            {"params", to_json(t.params)},
-                            {"summary", nullptr},
-                            {"details", nullptr}});
-    }
-    doc["variants"].push_back({{"name", v.name},
-                               {"baseline", v.baseline},
-                               {"transforms", std::move(transforms)},
-                               {"storage", nullptr},
-                               {"compute_dtype", nullptr},
-                               {"storage_dtype", nullptr},
-                               {"metrics", json::object()},
-                               {"complete", false}});
+Results new_results(const Plan& plan, const Registry& registry, std::chrono::system_clock::time_point started) {
+  Results doc;
+  doc.experiment = plan.experiment_json;
+  doc.experiment_file = plan.experiment_file.string();
+  Provenance& p = doc.provenance;
+  p.qrun_version = std::string(qrun_version());
+  p.git_commit = git_commit();
+  p.torch_version = torch_runtime_version();
+  p.host = host_name();
+  for (const nlohmann::json& pl : plugins_json(registry)) {
+    PluginRecord r{pl.value("id", ""), pl.value("version", ""), pl.value("path", ""), pl.value("torch_version", ""), {}};
+    r.components = pl.value("components", std::vector<std::string>{});
+    p.plugins.push_back(std::move(r));
   }
-  doc["complete"] = false;
+  p.overrides = plan.overrides;
+  p.started = utc_timestamp(started);
+  for (const MetricEntry& m : plan.metrics) doc.declarations[m.use] = m.spec;
+  // Variants in the experiment file's order (the plan builds the baseline first).
+  if (plan.experiment_json.contains("variants") && plan.experiment_json["variants"].is_array())
+    for (const nlohmann::json& ev : plan.experiment_json["variants"])
+      for (const PlannedVariant& v : plan.variants) {
+        if (ev.value("name", "") != v.name) continue;
+        VariantRecord r;
+        r.name = v.name;
+        r.baseline = v.baseline;
+        for (const TransformEntry& t : v.chain)
+          r.transforms.push_back({t.use, std::string(to_string(t.role)), to_json(t.params), std::nullopt, nullptr});
+        doc.variants.push_back(std::move(r));
+      }
   return doc;
 }
 
-Result<int> merge_previous(json& doc, const json& old, const std::filesystem::path& old_file) {
-  const json a = resume_key(old["experiment"]);
-  const json b = resume_key(doc["experiment"]);
+Result<int> merge_previous(Results& doc, const Results& old, const std::filesystem::path& old_file) {
+  const nlohmann::json a = resume_key(old.experiment);
+  const nlohmann::json b = resume_key(doc.experiment);
   if (a != b) {
-    const json patch = json::diff(a, b);
+    const nlohmann::json patch = nlohmann::json::diff(a, b);
     const std::string where = patch.empty() ? "" : patch[0].value("path", "");
     return Error{old_file.string(),
                  "was written by a different experiment (first difference at experiment" + where + ")",
                  "rerun with --fresh to discard those results, or write to another folder with --output DIR"};
   }
   // The data must be the data the old cells were computed on.
-  const json& old_prov = old["provenance"];
-  if (old_prov.contains("datasets") && old_prov["datasets"].is_array()) {
-    for (const json& od : old_prov["datasets"]) {
-      for (const json& nd : doc["provenance"]["datasets"]) {
-        if (od.value("name", "") == nd.value("name", "") && od.value("sha256", "") != nd.value("sha256", "")) {
-          return Error{nd.value("path", ""),
-                       "changed since " + old_file.string() + " was written (sha256 " + nd.value("sha256", "") +
-                           ", was " + od.value("sha256", "") + ")",
-                       "rerun with --fresh to recompute everything on the new data, or restore the old file"};
-        }
-      }
-    }
-  }
-  if (old_prov.contains("started")) doc["provenance"]["first_started"] = old_prov.value("first_started", old_prov["started"]);
-  if (old_prov.contains("model")) doc["provenance"]["model"] = old_prov["model"];
-  if (old_prov.contains("device")) doc["provenance"]["device"] = old_prov["device"];
+  for (const DatasetRecord& od : old.provenance.datasets)
+    for (const DatasetRecord& nd : doc.provenance.datasets)
+      if (od.name == nd.name && od.sha256 != nd.sha256)
+        return Error{nd.path,
+                     "changed since " + old_file.string() + " was written (sha256 " + nd.sha256 + ", was " + od.sha256 + ")",
+                     "rerun with --fresh to recompute everything on the new data, or restore the old file"};
+  const Provenance& op = old.provenance;
+  if (!op.started.empty()) doc.provenance.first_started = op.first_started ? *op.first_started : op.started;
+  if (op.model) doc.provenance.model = op.model;
+  if (op.device) doc.provenance.device = op.device;
 
   int taken = 0;
-  for (const json& ov : old["variants"]) {
-    for (json& nv : doc["variants"]) {
-      if (nv["name"] != ov["name"]) continue;
-      for (const auto& [label, cell] : ov["metrics"].items()) {
-        nv["metrics"][label] = cell;
-        ++taken;
-      }
-      for (const char* key : {"transforms", "storage", "compute_dtype", "storage_dtype"}) {
-        if (ov.contains(key) && !ov[key].is_null()) nv[key] = ov[key];
-      }
+  for (const VariantRecord& ov : old.variants) {
+    VariantRecord* nv = doc.variant(ov.name);
+    if (!nv) continue;
+    for (const auto& [label, cell] : ov.metrics) {
+      nv->metrics[label] = cell;
+      ++taken;
     }
+    if (ov.transforms.size() == nv->transforms.size())
+      for (std::size_t i = 0; i < ov.transforms.size(); ++i)
+        if (ov.transforms[i].summary) nv->transforms[i] = ov.transforms[i];
+    if (ov.storage) nv->storage = ov.storage;
+    if (!ov.compute_dtype.empty()) nv->compute_dtype = ov.compute_dtype;
+    if (!ov.storage_dtype.empty()) nv->storage_dtype = ov.storage_dtype;
   }
   return taken;
 }
 
-json& variant_doc(json& doc, const std::string& name) {
-  for (json& v : doc["variants"]) {
-    if (v["name"] == name) return v;
-  }
-  throw ErrorException(Error{"results.json variants", "has no variant '" + name + "'", ""});  // built from the experiment: unreachable
+VariantRecord& variant_of(Results& doc, const std::string& name) {
+  if (VariantRecord* v = doc.variant(name)) return *v;
+  // Built from the plan: unreachable.
+  throw ErrorException(Error::of(ErrorCode::internal, "results.json variants", "has no variant '" + name + "'"));
 }
 
-bool has_cell(const json& variant, const std::string& label) {
-  return variant.contains("metrics") && variant["metrics"].contains(label);
-}
+bool has_cell(const VariantRecord& variant, const std::string& label) { return variant.metric(label) != nullptr; }
 
-Result<json> metric_cell(const MetricEntry& m, const MetricResult& r, const std::string& variant) {
+Result<MetricCell> metric_cell(const MetricEntry& m, MetricResult r, const MetricSpec& spec, const std::string& variant) {
+  const std::string thing = m.use + " (metric '" + m.label + "' on variant '" + variant + "')";
+  QRUN_TRY(conform_to_spec(spec, r, thing));
   for (const MetricValue& v : r.values) {
     const bool bad_value = !std::isfinite(v.value);
     const bool bad_stderr = v.stderr_ && !std::isfinite(*v.stderr_);
     if (bad_value || bad_stderr) {
-      return Error{m.use + " (metric '" + m.label + "' on variant '" + variant + "') value " + v.name +
-                       (v.group.empty() ? "" : " [" + v.group + "]"),
+      return Error{thing + " value " + v.name + (v.group.empty() ? "" : " [" + v.group + "]"),
                    std::string(bad_value ? "is " : "has a standard error of ") +
                        std::to_string(bad_value ? v.value : *v.stderr_),
                    "a NaN/Inf result means the model or the metric diverged; check the variant's transforms"};
     }
   }
-  json cell = to_json(r);
-  cell["use"] = m.use;
-  cell["dataset"] = m.dataset ? json(*m.dataset) : json(nullptr);
-  cell["params"] = to_json(m.params);
+  MetricCell cell;
+  cell.use = m.use;
+  cell.dataset = m.dataset;
+  cell.params = to_json(m.params);
+  cell.result = std::move(r);
   return cell;
 }
 
-bool update_completeness(json& doc, const Experiment& e) {
+bool update_completeness(Results& doc, const Plan& plan) {
   bool all = true;
-  for (json& v : doc["variants"]) {
+  for (VariantRecord& v : doc.variants) {
     bool complete = true;
-    for (const MetricEntry& m : e.metrics) complete = complete && has_cell(v, m.label);
-    v["complete"] = complete;
+    for (const MetricEntry& m : plan.metrics) complete = complete && has_cell(v, m.label);
+    v.complete = complete;
     all = all && complete;
   }
   return all;

@@ -1,13 +1,12 @@
-// The results.json document while a run fills it: creation, resume merge, cell bookkeeping.
+// The Results document while a run fills it: creation, resume merge, cell bookkeeping.
 // Internal to framework/src/runner/.
 #pragma once
 
-#include "experiment/experiment.hpp"
+#include "plan/plan.hpp"
+#include "results/results.hpp"
 
 #include <qrun/error.hpp>
 #include <qrun/metric.hpp>
-
-#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <filesystem>
@@ -19,25 +18,27 @@ class Registry;
 
 namespace qrun::runner {
 
-// A fresh document: schema version, resolved experiment, provenance known before loading
-// anything, one entry per variant (file order) with no metrics, "complete": false.
-nlohmann::json new_results_doc(const Experiment& e, const Registry& registry,
-                               std::chrono::system_clock::time_point started);
+// A fresh document: schema version, resolved experiment, the --set overrides, provenance known
+// before loading anything, the declarations of every metric the plan runs, one entry per variant
+// (experiment file order) with no metrics, "complete": false.
+Results new_results(const Plan& plan, const Registry& registry, std::chrono::system_clock::time_point started);
 
 // Takes every finished cell (and the variant facts recorded with them) from `old` into `doc`.
 // Error when `old` was written for another experiment (names `old_file` and the first
 // difference) or when a dataset's sha256 changed since. Returns how many cells were taken.
-Result<int> merge_previous(nlohmann::json& doc, const nlohmann::json& old, const std::filesystem::path& old_file);
+Result<int> merge_previous(Results& doc, const Results& old, const std::filesystem::path& old_file);
 
-// The variant entry named `name` (it exists: the document is built from the experiment).
-nlohmann::json& variant_doc(nlohmann::json& doc, const std::string& name);
-bool has_cell(const nlohmann::json& variant, const std::string& label);
+// The variant named `name` (it exists: the document is built from the plan).
+VariantRecord& variant_of(Results& doc, const std::string& name);
+bool has_cell(const VariantRecord& variant, const std::string& label);
 
-// The stored form of one metric entry's result on one variant; Error when a value is not finite.
-Result<nlohmann::json> metric_cell(const MetricEntry& m, const MetricResult& r, const std::string& variant);
+// The stored form of one metric entry's result on one variant: its values checked against the
+// metric's declarations (`spec`); Error when a value is undeclared, contradicts its
+// declaration or is not finite.
+Result<MetricCell> metric_cell(const MetricEntry& m, MetricResult r, const MetricSpec& spec, const std::string& variant);
 
-// Marks each variant complete when it has every metric label of the experiment; true when all
-// are (the document's own "complete" is set by the runner once the run has finished).
-bool update_completeness(nlohmann::json& doc, const Experiment& e);
+// Marks each variant complete when it has every metric label of the plan; true when all are
+// (the document's own "complete" is set by the runner once the run has finished).
+bool update_completeness(Results& doc, const Plan& plan);
 
 }  // namespace qrun::runner

@@ -4,6 +4,7 @@
 
 #include "registry/registry.hpp"
 #include "report/report.hpp"
+#include "results/declarations.hpp"
 #include "results/results.hpp"
 #include "runner/provenance.hpp"
 #include "runner/results_doc.hpp"
@@ -36,10 +37,10 @@ auto call_plugin(const std::string& plugin, const std::string& stage, F&& f) -> 
     return e.error().within(prefix);
   } catch (const c10::Error& e) {
     return Error{prefix, std::string("torch error: ") + e.what_without_backtrace(),
-                 "a failure inside the plugin; check the model, device and parameters, or report it"};
+                 "a failure inside the plugin; check the model, device and parameters, or report it", ErrorCode::internal};
   } catch (const std::exception& e) {
     return Error{prefix, std::string("exception: ") + e.what(),
-                 "a failure inside the plugin; check its parameters, or report it"};
+                 "a failure inside the plugin; check its parameters, or report it", ErrorCode::internal};
   }
 }
 
@@ -80,35 +81,36 @@ std::string headline(const MetricResult& r) {
 
 class Run {
  public:
-  Run(const Experiment& e, const Plan& plan, const Registry& registry, const RunOptions& options)
-      : e_(e), plan_(plan), registry_(registry), options_(options) {}
+  Run(const Plan& plan, const Registry& registry, const RunOptions& options)
+      : plan_(plan), registry_(registry), options_(options) {}
 
   Result<RunSummary> execute() {
-    summary_.output_dir = e_.output_dir;
-    summary_.results_file = e_.output_dir / "results.json";
+    summary_.output_dir = plan_.output_dir;
+    summary_.results_file = plan_.output_dir / "results.json";
+    for (const MetricEntry& m : plan_.metrics) QRUN_TRY(check_spec(m.spec, "metric plugin " + m.use));
     QRUN_TRY(prepare_datasets());
-    doc_ = runner::new_results_doc(e_, registry_, options_.started);
-    doc_["provenance"]["datasets"] = datasets_json_;
+    doc_ = runner::new_results(plan_, registry_, options_.started);
+    doc_.provenance.datasets = dataset_records_;
     QRUN_TRY(resume());
     // A report from an earlier attempt must not outlive results it no longer matches.
     std::error_code ec;
-    std::filesystem::remove(e_.output_dir / "report.md", ec);
+    std::filesystem::remove(plan_.output_dir / "report.md", ec);
     QRUN_TRY(persist());
     spdlog::info("results: {} (to resume after an interruption: the same command with --output {})",
-                 summary_.results_file.string(), e_.output_dir.string());
+                 summary_.results_file.string(), plan_.output_dir.string());
 
     Result<void> body = run_missing_cells();
     if (!body) {
-      doc_["complete"] = false;
-      doc_["error"] = body.error().message();  // the report quotes it in its INCOMPLETE RUN banner
+      doc_.complete = false;
+      doc_.error = body.error().message();  // the report quotes it in its INCOMPLETE RUN banner
       auto saved = persist();
       if (!saved) spdlog::error("{}", saved.error().message());
       write_partial_report();
       return body.error();
     }
-    runner::update_completeness(doc_, e_);
-    doc_["provenance"]["finished"] = runner::utc_timestamp(std::chrono::system_clock::now());
-    doc_["complete"] = true;
+    runner::update_completeness(doc_, plan_);
+    doc_.provenance.finished = runner::utc_timestamp(std::chrono::system_clock::now());
+    doc_.complete = true;
     QRUN_TRY(persist());
     if (options_.write_report) QRUN_TRY(write_report());
     return summary_;
@@ -116,20 +118,21 @@ class Run {
 
  private:
   Result<void> prepare_datasets() {
-    for (std::size_t i = 0; i < e_.datasets.size(); ++i) {
-      const DatasetEntry& d = e_.datasets[i];
+    for (std::size_t i = 0; i < plan_.datasets.size(); ++i) {
+      const DatasetEntry& d = plan_.datasets[i];
       std::error_code ec;
       if (!std::filesystem::is_regular_file(d.path, ec)) {
         return Error{d.where + " datasets[" + std::to_string(i) + "].path",
                      "no file '" + d.path.string() + "' (relative paths resolve against the current folder " +
                          std::filesystem::current_path().string() + ")",
                      "get the data set (see README: Data) or point to it with --set datasets[" + std::to_string(i) +
-                         "].path=/path/to/file"};
+                         "].path=/path/to/file",
+                     ErrorCode::not_found};
       }
       auto sha = sha256_file(d.path);
       if (!sha) return sha.error();
       datasets_.push_back(Dataset{d.name, std::filesystem::absolute(d.path), *sha});
-      datasets_json_.push_back({{"name", d.name}, {"path", d.path.string()}, {"sha256", *sha}});
+      dataset_records_.push_back({d.name, d.path.string(), *sha});
     }
     return {};
   }
@@ -150,7 +153,7 @@ class Run {
     return {};
   }
 
-  Result<void> persist() { return write_json_atomic(summary_.results_file, doc_); }
+  Result<void> persist() { return write_json_atomic(summary_.results_file, to_json(doc_)); }
 
   const Dataset* dataset_of(const MetricEntry& m) const {
     if (!m.dataset) return nullptr;
@@ -161,32 +164,31 @@ class Run {
   }
 
   bool variant_needs_model(const PlannedVariant& v) {
-    const json& vd = runner::variant_doc(doc_, v.name);
-    for (const MetricEntry& m : e_.metrics) {
+    const VariantRecord& vd = runner::variant_of(doc_, v.name);
+    for (const MetricEntry& m : plan_.metrics) {
       if (!runner::has_cell(vd, m.label)) return true;
     }
     return false;
   }
 
   Result<std::unique_ptr<Model>> load_source(RunContext& ctx) {
-    spdlog::info("loading model through backend '{}'", e_.model.use);
+    spdlog::info("loading model through backend '{}'", plan_.model.use);
     const auto t0 = Clock::now();
-    seed_cell(e_.seed, "backend");
-    auto backend = call_plugin(e_.model.use, "create backend", [&] { return registry_.make_backend(e_.model.use, e_.model.params); });
+    seed_cell(plan_.seed, "backend");
+    auto backend = call_plugin(plan_.model.use, "create backend", [&] { return registry_.make_backend(plan_.model.use, plan_.model.params); });
     if (!backend) return backend.error();
-    auto model = call_plugin(e_.model.use, "load model", [&] { return (*backend)->load(ctx); });
+    auto model = call_plugin(plan_.model.use, "load model", [&] { return (*backend)->load(ctx); });
     if (!model) return model.error();
     const Model& m = **model;
-    json files = json::object();
-    for (const auto& [name, sha] : m.source().file_sha256) files[name] = sha;
-    const json model_json = {{"name", m.source().name}, {"folder", m.source().folder.string()}, {"files", files}};
-    const json& old = doc_["provenance"]["model"];
-    if (old.is_object() && old.contains("files") && old["files"] != files) {
+    ModelRecord record{m.source().name, m.source().folder.string(), {}};
+    for (const auto& [name, sha] : m.source().file_sha256) record.files[name] = sha;
+    const std::optional<ModelRecord>& old = doc_.provenance.model;
+    if (old && old->files != record.files) {
       return Error{m.source().folder.string(), "its files changed since " + summary_.results_file.string() + " was written",
                    "rerun with --fresh to recompute everything with this model, or restore the old files"};
     }
-    doc_["provenance"]["model"] = model_json;
-    doc_["provenance"]["device"] = runner::device_name(m.device());
+    doc_.provenance.model = std::move(record);
+    doc_.provenance.device = runner::device_name(m.device());
     spdlog::info("model {} loaded on {} in {} (compute {}, storage {})", m.source().name, m.device().str(), seconds(t0),
                  to_string(m.compute_dtype()), to_string(m.storage_dtype()));
     return model;
@@ -194,30 +196,30 @@ class Run {
 
   // A copy of the source model with the variant's transform chain applied; records the reports.
   Result<std::unique_ptr<Model>> build_variant(const Model& source, const PlannedVariant& v, RunContext& ctx) {
-    auto copy = call_plugin(e_.model.use, "clone model for variant " + v.name, [&] { return source.clone(); });
+    auto copy = call_plugin(plan_.model.use, "clone model for variant " + v.name, [&] { return source.clone(); });
     if (!copy) return copy.error();
-    json& vd = runner::variant_doc(doc_, v.name);
+    VariantRecord& vd = runner::variant_of(doc_, v.name);
     for (std::size_t i = 0; i < v.chain.size(); ++i) {
       const TransformEntry& t = v.chain[i];
       const std::string stage = "transform " + std::to_string(i) + " of variant " + v.name;
       const auto t0 = Clock::now();
-      seed_cell(e_.seed, v.name + "/transform/" + std::to_string(i));
+      seed_cell(plan_.seed, v.name + "/transform/" + std::to_string(i));
       auto transform = call_plugin(t.use, stage, [&] { return registry_.make_transform(t.use, t.params); });
       if (!transform) return transform.error();
       auto report = call_plugin(t.use, stage, [&] { return (*transform)->apply(**copy, ctx); });
       if (!report) return report.error();
-      vd["transforms"][i]["summary"] = report->summary;
-      vd["transforms"][i]["details"] = report->details.is_null() ? json::object() : report->details;
+      vd.transforms[i].summary = report->summary;
+      vd.transforms[i].details = report->details.is_null() ? json::object() : report->details;
       spdlog::info("  {}: {} [{}]", t.use, report->summary, seconds(t0));
     }
     return copy;
   }
 
   void record_model_facts(const std::string& variant, Model& model) {
-    json& vd = runner::variant_doc(doc_, variant);
-    vd["storage"] = to_json(model_storage(model));
-    vd["compute_dtype"] = std::string(to_string(model.compute_dtype()));
-    vd["storage_dtype"] = std::string(to_string(model.storage_dtype()));
+    VariantRecord& vd = runner::variant_of(doc_, variant);
+    vd.storage = model_storage(model);
+    vd.compute_dtype = std::string(to_string(model.compute_dtype()));
+    vd.storage_dtype = std::string(to_string(model.storage_dtype()));
   }
 
   // Runs `m` on the given variants in one call and stores one cell per variant.
@@ -231,7 +233,7 @@ class Run {
     const std::string stage = "metric " + m.label + " on " + names;
     spdlog::info("metric {} on {}", m.label, names);
     const auto t0 = Clock::now();
-    seed_cell(e_.seed, names + "/metric/" + m.label);
+    seed_cell(plan_.seed, names + "/metric/" + m.label);
     auto metric = call_plugin(m.use, stage, [&] { return registry_.make_metric(m.use, m.params); });
     if (!metric) return metric.error();
     MetricInputs in{&baseline, variants, dataset_of(m)};
@@ -241,21 +243,21 @@ class Run {
       return Error{m.use + " (" + stage + ")",
                    "returned " + std::to_string(results->size()) + " results for " + std::to_string(variants.size()) +
                        " variants",
-                   "the plugin must return one MetricResult per entry of MetricInputs::variants"};
+                   "the plugin must return one MetricResult per entry of MetricInputs::variants", ErrorCode::internal};
     }
     for (std::size_t i = 0; i < variants.size(); ++i) {
-      auto cell = runner::metric_cell(m, (*results)[i], variants[i].name);
+      auto cell = runner::metric_cell(m, (*results)[i], m.spec, variants[i].name);
       if (!cell) return cell.error();
-      runner::variant_doc(doc_, variants[i].name)["metrics"][m.label] = std::move(*cell);
+      runner::variant_of(doc_, variants[i].name).metrics[m.label] = std::move(*cell);
       ++summary_.cells_computed;
       spdlog::info("  {} / {}: {} [{}]", variants[i].name, m.label, headline((*results)[i]), seconds(t0));
     }
-    runner::update_completeness(doc_, e_);
+    runner::update_completeness(doc_, plan_);
     return persist();
   }
 
   Result<void> run_missing_cells() {
-    summary_.cells_total = static_cast<int>(e_.variants.size() * e_.metrics.size());
+    summary_.cells_total = static_cast<int>(plan_.variants.size() * plan_.metrics.size());
     std::vector<const PlannedVariant*> todo;
     for (const PlannedVariant& v : plan_.variants) {
       if (variant_needs_model(v)) todo.push_back(&v);
@@ -264,9 +266,9 @@ class Run {
       spdlog::info("every cell is already in {}; nothing to compute", summary_.results_file.string());
       return {};
     }
-    auto device = context_device(e_.model);
+    auto device = context_device(plan_.model);
     if (!device) return device.error();
-    std::unique_ptr<RunContext> ctx = make_default_context(e_.seed, *device);
+    std::unique_ptr<RunContext> ctx = make_default_context(plan_.seed, *device);
 
     auto source = load_source(*ctx);
     if (!source) return source.error();
@@ -302,12 +304,12 @@ class Run {
         record_model_facts(v.name, *model);
       }
       for (const MetricEntry& m : plan_.per_model) {
-        if (runner::has_cell(runner::variant_doc(doc_, v.name), m.label)) continue;
+        if (runner::has_cell(runner::variant_of(doc_, v.name), m.label)) continue;
         QRUN_TRY(run_metric(m, *baseline, {VariantModel{v.name, model, v.baseline}}, *ctx));
       }
       bool awaits_comparison = false;
       for (const MetricEntry& m : plan_.comparison) {
-        awaits_comparison = awaits_comparison || !runner::has_cell(runner::variant_doc(doc_, v.name), m.label);
+        awaits_comparison = awaits_comparison || !runner::has_cell(runner::variant_of(doc_, v.name), m.label);
       }
       if (owned && awaits_comparison) kept.emplace(v.name, std::move(owned));
     }
@@ -315,7 +317,7 @@ class Run {
     for (const MetricEntry& m : plan_.comparison) {
       std::vector<VariantModel> missing;
       for (const PlannedVariant& v : plan_.variants) {
-        if (runner::has_cell(runner::variant_doc(doc_, v.name), m.label)) continue;
+        if (runner::has_cell(runner::variant_of(doc_, v.name), m.label)) continue;
         Model* model = v.baseline ? baseline : kept.at(v.name).get();
         missing.push_back(VariantModel{v.name, model, v.baseline});
       }
@@ -328,9 +330,9 @@ class Run {
   Result<void> write_report() {
     auto files = render_report(doc_);
     if (!files) return files.error().within("report");
-    auto written = write_report_files(e_.output_dir, *files);
+    auto written = write_report_files(plan_.output_dir, *files);
     if (!written) return written.error().within("report");
-    spdlog::info("report: {}", (e_.output_dir / "report.md").string());
+    spdlog::info("report: {}", (plan_.output_dir / "report.md").string());
     return {};
   }
 
@@ -338,29 +340,27 @@ class Run {
   void write_partial_report() {
     if (!options_.write_report) return;
     auto files = render_report(doc_);
-    if (files && write_report_files(e_.output_dir, *files)) {
-      spdlog::warn("partial report (marked incomplete): {}", (e_.output_dir / "report.md").string());
+    if (files && write_report_files(plan_.output_dir, *files)) {
+      spdlog::warn("partial report (marked incomplete): {}", (plan_.output_dir / "report.md").string());
       return;
     }
     std::error_code ec;
-    std::filesystem::remove(e_.output_dir / "report.md", ec);
+    std::filesystem::remove(plan_.output_dir / "report.md", ec);
   }
 
-  const Experiment& e_;
   const Plan& plan_;
   const Registry& registry_;
   const RunOptions& options_;
-  json doc_;
+  Results doc_;
   std::vector<Dataset> datasets_;
-  json datasets_json_ = json::array();
+  std::vector<DatasetRecord> dataset_records_;
   RunSummary summary_;
 };
 
 }  // namespace
 
-Result<RunSummary> run_experiment(const Experiment& experiment, const Plan& plan, const Registry& registry,
-                                  const RunOptions& options) {
-  return Run(experiment, plan, registry, options).execute();
+Result<RunSummary> run_experiment(const Plan& plan, const Registry& registry, const RunOptions& options) {
+  return Run(plan, registry, options).execute();
 }
 
 }  // namespace qrun

@@ -4,7 +4,6 @@
 // killed run, started again with the same experiment and output folder, reuses what is done.
 #pragma once
 
-#include "experiment/experiment.hpp"
 #include "plan/plan.hpp"
 
 #include <qrun/error.hpp>
@@ -33,8 +32,8 @@ struct RunSummary {
   int cells_computed = 0;
 };
 
-Result<RunSummary> run_experiment(const Experiment& experiment, const Plan& plan, const Registry& registry,
-                                  const RunOptions& options = {});
+// Runs the plan; `registry` makes its plugins. Writes <plan.output_dir>/results.json (and report.md).
+Result<RunSummary> run_experiment(const Plan& plan, const Registry& registry, const RunOptions& options = {});
 
 // The parts of the experiment JSON that decide the numbers (everything but output_dir and
 // report), used to decide whether an existing results.json may be resumed.

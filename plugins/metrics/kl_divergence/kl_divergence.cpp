@@ -2,6 +2,9 @@
 // the scored tokens of the perplexity windows (sliding or chunks), computed in lockstep: for each
 // batch of windows the baseline's log-prob rows are computed once and compared with every
 // variant's rows for the same positions; full-vocabulary rows exist for one row chunk at a time.
+#include "../common/corpus_reductions.hpp"
+#include "../common/kl_values.hpp"
+
 #include <qrun/eval_corpus.hpp>
 #include <qrun/eval_windows.hpp>
 #include <qrun/kl_stats.hpp>
@@ -23,6 +26,10 @@ const auto schema = qrun::window_schema<KlDivergence>(
     {"sliding", "chunks"},
     "which perplexity windows to compare on: chunks = llama.cpp's KL mode; sliding = the HF doc's windows");
 
+const qrun::MetricSpec spec{.compares_to_baseline = true,
+                            .needs_dataset = true,
+                            .values = qrun::metrics_common::kl_value_specs({})};
+
 bool same_model(const qrun::VariantModel& v, const qrun::Model* baseline) {
   return v.is_baseline || v.model == baseline;
 }
@@ -32,10 +39,12 @@ qrun::Result<std::vector<qrun::MetricResult>> evaluate(const KlDivergence& p, co
   c10::InferenceMode guard;
   if (!in.dataset)
     return qrun::Error{"kl_divergence", "no dataset was given", "name a text dataset (e.g. wiki.test.raw) for this metric"};
-  if (!in.baseline) return qrun::Error{"kl_divergence", "no baseline model", "report this as a bug"};
+  if (!in.baseline) return qrun::Error{"kl_divergence", "no baseline model", "report this as a bug",
+                                       qrun::ErrorCode::internal};
   qrun::Model& base = *in.baseline;
   for (const auto& v : in.variants) {
-    if (!v.model) return qrun::Error{"kl_divergence", "variant " + v.name + " has no model", "report this as a bug"};
+    if (!v.model) return qrun::Error{"kl_divergence", "variant " + v.name + " has no model", "report this as a bug",
+                                     qrun::ErrorCode::internal};
     if (v.model->config().vocab_size != base.config().vocab_size)
       return qrun::Error{"kl_divergence variant " + v.name,
                          "vocabulary of " + std::to_string(v.model->config().vocab_size) + " rows differs from the baseline's " +
@@ -92,6 +101,7 @@ qrun::Result<std::vector<qrun::MetricResult>> evaluate(const KlDivergence& p, co
     r.details = stats[v].details();
     r.details["corpus"] = c.details();
     r.details["protocol"] = p.protocol;
+    r.reductions = qrun::metrics_common::corpus_reductions(c, p);
     r.method = c.method +
                " On every scored token: KL(P_base ‖ P_variant) over the full vocabulary (Σ p_base·(ln p_base − ln p_var), "
                "float64 from float32 log_softmax rows, no cutoff), Δp = p_var(correct) − p_base(correct), same top p = "
@@ -108,7 +118,7 @@ qrun::Result<std::vector<qrun::MetricResult>> evaluate(const KlDivergence& p, co
 }  // namespace
 
 QRUN_PLUGIN("kl_divergence", "0.1.0",
-            qrun::metric("kl_divergence", schema, qrun::MetricSpec{true, true},
+            qrun::metric("kl_divergence", schema, spec,
                          "Token-level KL(baseline ‖ variant), Δp and same-top-token rate on perplexity windows, as "
                          "llama.cpp's KL mode",
                          evaluate));

@@ -2,6 +2,8 @@
 // Hugging Face perplexity doc; chunks: llama.cpp llama-perplexity; documents:
 // lm-evaluation-harness wikitext). The windows are qrun::build_corpus's; this file only runs them
 // and reduces, in float64, as each protocol defines.
+#include "../common/corpus_reductions.hpp"
+
 #include <qrun/eval_corpus.hpp>
 #include <qrun/eval_windows.hpp>
 #include <qrun/plugin.hpp>
@@ -89,13 +91,38 @@ qrun::MetricResult reduce(const qrun::Corpus& c, const Sums& s, const std::strin
   return r;
 }
 
+// Every value this metric may return (which ones depends on the protocol), as the report shows them.
+const qrun::MetricSpec spec{
+    .compares_to_baseline = false,
+    .needs_dataset = true,
+    .values = {
+        qrun::value("ppl", "PPL", "", qrun::Better::lower)
+            .doc("Perplexity")
+            .counting("tokens as the protocol weighs them (sliding: Σ over windows of scored tokens − 1, the HF "
+                      "doc's weights; chunks, documents: scored tokens)")
+            .headline()
+            .charted(qrun::Chart::change_vs_baseline)
+            .criterion("max_ppl_increase_pct", qrun::Rule::increase_pct_at_most,
+                       "Perplexity increase vs the baseline, 100·(PPL − PPL_base)/PPL_base, the largest over every "
+                       "overall `ppl`"),
+        qrun::value("ppl_token_mean", "PPL (token mean)", "", qrun::Better::lower)
+            .doc("exp(mean NLL over the scored tokens)")
+            .counting("scored tokens"),
+        qrun::value("word_perplexity", "word PPL", "", qrun::Better::lower).doc("lm-eval word perplexity").counting("words"),
+        qrun::value("byte_perplexity", "byte PPL", "", qrun::Better::lower).doc("lm-eval byte perplexity").counting("UTF-8 bytes"),
+        qrun::value("bits_per_byte", "bits/byte", "bits", qrun::Better::lower).doc("lm-eval bits per byte").counting("UTF-8 bytes"),
+        qrun::value("nll_mean", "mean NLL", "nats", qrun::Better::lower).doc("Mean NLL per scored token").counting("scored tokens"),
+        qrun::value("tokens", "tokens scored", "tokens").doc("Tokens scored").counting("scored tokens"),
+    }};
+
 qrun::Result<std::vector<qrun::MetricResult>> evaluate(const Perplexity& p, const qrun::MetricInputs& in,
                                                        qrun::RunContext& ctx) {
   if (!in.dataset)
     return qrun::Error{"perplexity", "no dataset was given", "name a text dataset (e.g. wiki.test.raw) for this metric"};
   std::vector<qrun::MetricResult> results;
   for (const qrun::VariantModel& v : in.variants) {
-    if (!v.model) return qrun::Error{"perplexity", "variant " + v.name + " has no model", "report this as a bug"};
+    if (!v.model) return qrun::Error{"perplexity", "variant " + v.name + " has no model", "report this as a bug",
+                                     qrun::ErrorCode::internal};
     qrun::Model& model = *v.model;
     auto corpus = qrun::build_corpus(model, in.dataset->path, p);
     if (!corpus) return corpus.error();
@@ -124,6 +151,7 @@ qrun::Result<std::vector<qrun::MetricResult>> evaluate(const Perplexity& p, cons
     if (sums.nll.n() == 0)
       return qrun::Error{"perplexity", "no token was scored", "use a longer text or a larger max_tokens"};
     results.push_back(reduce(c, sums, p.protocol));
+    results.back().reductions = qrun::metrics_common::corpus_reductions(c, p);
     for (const qrun::MetricValue& mv : results.back().values)
       if (mv.name == "ppl")
         ctx.info("perplexity " + v.name + " (" + p.protocol + "): ppl " + std::to_string(mv.value) + " over " +
@@ -135,7 +163,7 @@ qrun::Result<std::vector<qrun::MetricResult>> evaluate(const Perplexity& p, cons
 }  // namespace
 
 QRUN_PLUGIN("perplexity", "0.1.0",
-            qrun::metric("perplexity", schema, qrun::MetricSpec{false, true},
+            qrun::metric("perplexity", schema, spec,
                          "Perplexity on a text file by the HF doc's sliding window, llama.cpp's chunks or "
                          "lm-eval's wikitext documents",
                          evaluate));

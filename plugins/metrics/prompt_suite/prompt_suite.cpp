@@ -2,6 +2,7 @@
 // compares them (success, accuracy against references, agreement with the baseline, timing) and
 // measures KL(P_base ‖ P_var) teacher forced on the baseline's own continuations.
 // Definitions: datasets/README.md.
+#include "../common/kl_values.hpp"
 #include "continuation_kl.hpp"
 #include "outcome.hpp"
 #include "repetition.hpp"
@@ -11,6 +12,7 @@
 
 #include <qrun/plugin.hpp>
 
+#include <algorithm>
 #include <sstream>
 
 namespace {
@@ -58,6 +60,71 @@ const auto schema = qrun::schema<Params>(
     qrun::field("loop_min_coverage", &Params::loop_min_coverage).range(0.0, 1.0)
         .doc("repetition loop: the looping tail must cover at least this fraction of the output"));
 
+// Suite values first (the per-category columns, in this order), then KlStats' values.
+std::vector<qrun::ValueSpec> value_specs() {
+  using qrun::Better;
+  const std::string prompts = "prompts";
+  std::vector<qrun::ValueSpec> v = {
+      qrun::value("success_rate", "success", "%", Better::higher)
+          .doc("Generated without error, non-empty and not a repetition loop")
+          .counting(prompts)
+          .headline()
+          .criterion("max_success_drop_pct", qrun::Rule::drop_pp_at_most,
+                     "Generation success rate lost vs the baseline in percentage points, worst over every "
+                     "`success_rate` the baseline also has (overall and per category)",
+                     qrun::Scope::all),
+      qrun::value("gen_seconds", "mean time", "s", Better::lower)
+          .doc("Wall clock of the generate() call serving a prompt")
+          .counting("prompts generated without error")
+          .headline(),
+      qrun::value("tokens_per_s", "tokens/s", "tokens/s", Better::higher)
+          .doc("New tokens / wall seconds over the group's generate() calls")
+          .counting("new tokens")
+          .headline()
+          .compared(qrun::Compare::slowdown),
+      qrun::value("accuracy", "accuracy", "%", Better::higher)
+          .doc("Answers matching their reference (prompts with a reference only)")
+          .counting("prompts with a reference")
+          .headline()
+          .criterion("max_accuracy_drop_pct", qrun::Rule::drop_pp_at_most,
+                     "Answer accuracy lost vs the baseline in percentage points, worst over every `accuracy` the "
+                     "baseline also has (overall and per category)",
+                     qrun::Scope::all),
+      qrun::value("agreement", "agreement", "%", Better::higher)
+          .doc("Outputs token for token identical to the baseline's")
+          .counting(prompts)
+          .headline()
+          .criterion("min_agreement_pct", qrun::Rule::at_least,
+                     "Exact output agreement with the baseline, lowest `agreement` over every category and overall",
+                     qrun::Scope::all),
+      qrun::value("prefix_agreement", "prefix agreement", "%", Better::higher)
+          .doc("Common prefix with the baseline's output / the longer length")
+          .counting(prompts),
+  };
+  for (const qrun::ValueSpec& k : qrun::metrics_common::kl_value_specs({.category_kl = true, .chart_by_group = true}))
+    v.push_back(k);
+  return v;
+}
+
+// What a selection leaves out of the suite, for the REDUCED RUN banner.
+std::vector<std::string> reductions(const Params& p, const PromptSuite& suite, std::size_t selected) {
+  std::vector<std::string> out;
+  if (!p.categories.empty()) {
+    std::string list;
+    for (const std::string& c : p.categories) list += (list.empty() ? "" : ", ") + c;
+    out.push_back("categories " + list + " only (" + std::to_string(p.categories.size()) + " of " +
+                  std::to_string(suite.categories.size()) + ")");
+  }
+  std::size_t in_categories = 0;
+  for (const Prompt& q : suite.prompts)
+    in_categories += p.categories.empty() ||
+                     std::find(p.categories.begin(), p.categories.end(), q.category) != p.categories.end();
+  if (p.limit_per_category > 0 && selected < in_categories)
+    out.push_back("the first " + std::to_string(p.limit_per_category) + " prompts of each category (limit_per_category): " +
+                  std::to_string(selected) + " of " + std::to_string(in_categories) + " prompts");
+  return out;
+}
+
 std::string method_text(const Params& p, bool chat, std::size_t n_prompts, const std::string& suite) {
   std::ostringstream m;
   m << "Prompt suite " << suite << ": " << n_prompts << " prompts";
@@ -92,7 +159,8 @@ qrun::Result<std::vector<qrun::MetricResult>> evaluate(const Params& p, const qr
                                                        qrun::RunContext& ctx) {
   if (in.dataset == nullptr)
     return qrun::Error{"prompt_suite", "needs a dataset", "name the prompt-suite dataset (datasets/prompt_suite_96.json)"};
-  if (in.baseline == nullptr) return qrun::Error{"prompt_suite", "has no baseline model", "report this as a qrun bug"};
+  if (in.baseline == nullptr) return qrun::Error{"prompt_suite", "has no baseline model", "report this as a qrun bug",
+                                                 qrun::ErrorCode::internal};
   auto suite = load_prompt_suite(in.dataset->path);
   if (!suite) return suite.error();
   auto prompts = select_prompts(*suite, p.categories, p.limit_per_category);
@@ -151,6 +219,7 @@ qrun::Result<std::vector<qrun::MetricResult>> evaluate(const Params& p, const qr
     auto summary = summarise(outcomes, suite->categories, runs[v].calls);
     if (!summary) return summary.error().within("variant " + in.variants[v].name + ":");
     summary->method = method_text(p, *chat, prompts->size(), suite->name);
+    summary->reductions = reductions(p, *suite, prompts->size());
     summary->details["suite"] = {{"name", suite->name}, {"schema_version", suite->schema_version},
                                  {"dataset", in.dataset->path.string()}, {"chat", *chat}};
     summary->details["loop_rule"] = {{"max_period", loop_rule.max_period}, {"min_repeats", loop_rule.min_repeats},
@@ -163,7 +232,8 @@ qrun::Result<std::vector<qrun::MetricResult>> evaluate(const Params& p, const qr
 }  // namespace
 
 QRUN_PLUGIN("prompt_suite", "0.1.0",
-            qrun::metric("prompt_suite", schema, qrun::MetricSpec{/*compares_to_baseline=*/true, /*needs_dataset=*/true},
+            qrun::metric("prompt_suite", schema,
+                         qrun::MetricSpec{.compares_to_baseline = true, .needs_dataset = true, .values = value_specs()},
                          "Generates the prompt suite with baseline and variants: success, accuracy, agreement, "
                          "speed, and KL teacher forced on the baseline's continuation, per category.",
                          evaluate));

@@ -130,12 +130,15 @@ Result<Reference> parse_reference(const json& j, const std::string& where) {
 Result<PromptSuite> load_prompt_suite(const std::filesystem::path& path) {
   const std::string file = path.string();
   std::ifstream in(path, std::ios::binary);
-  if (!in) return Error{file, "cannot be opened", "check the dataset path in the experiment"};
+  if (!in) {
+    return Error{file, "cannot be opened", "check the dataset path in the experiment",
+                 std::filesystem::exists(path) ? ErrorCode::io : ErrorCode::not_found};
+  }
   std::stringstream buffer;
   buffer << in.rdbuf();
   json doc = json::parse(buffer.str(), nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return Error{file, "is not valid JSON", "check the file with a JSON validator"};
-  if (!doc.is_object()) return Error{file, "is not a JSON object", "use the format of datasets/README.md"};
+  if (doc.is_discarded()) return Error{file, "is not valid JSON", "check the file with a JSON validator", ErrorCode::corrupt_input};
+  if (!doc.is_object()) return Error{file, "is not a JSON object", "use the format of datasets/README.md", ErrorCode::corrupt_input};
 
   auto schema = get_string(doc, "schema", file);
   if (!schema) return schema.error();
@@ -146,7 +149,7 @@ Result<PromptSuite> load_prompt_suite(const std::filesystem::path& path) {
   auto version = doc.find("schema_version");
   if (version == doc.end() || !version->is_number_integer() || version->get<std::int64_t>() != kSchemaVersion)
     return Error{file + " schema_version", "is not " + std::to_string(kSchemaVersion),
-                 "convert the file to schema version " + std::to_string(kSchemaVersion)};
+                 "convert the file to schema version " + std::to_string(kSchemaVersion), ErrorCode::unsupported};
   suite.schema_version = kSchemaVersion;
   auto name = get_string(doc, "name", file);
   if (!name) return name.error();

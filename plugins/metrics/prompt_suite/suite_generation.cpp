@@ -11,7 +11,7 @@ Result<bool> resolve_chat(const std::string& chat, const Tokenizer& tokenizer) {
   if (chat == "on") {
     if (!tokenizer.has_chat_template())
       return Error{"prompt_suite.chat", "is \"on\" but the model's tokenizer has no supported chat template",
-                   "use chat = \"auto\" or \"off\" for base models"};
+                   "use chat = \"auto\" or \"off\" for base models", ErrorCode::unsupported};
     return true;
   }
   return Error{"prompt_suite.chat", "\"" + chat + "\" is not auto, on or off", "use auto, on or off"};
@@ -62,7 +62,7 @@ Result<void> generate_batch(Model& model, const std::vector<Prompt>& prompts,
   if (generations->size() != batch.size())
     return Error{"Model::generate", "returned " + std::to_string(generations->size()) + " generations for " +
                                         std::to_string(batch.size()) + " prompts",
-                 "fix the backend"};
+                 "fix the backend", ErrorCode::internal};
   GenerateCall call{prompts[begin].category, seconds, 0};
   for (std::size_t i = begin; i < end; ++i) {
     Generation& g = (*generations)[i - begin];

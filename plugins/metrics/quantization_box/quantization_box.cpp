@@ -134,6 +134,27 @@ qrun::Result<VariantPlan> plan_variant(const BoxParams& p, const qrun::VariantMo
 
 std::string spec_key(const QuantizerSpec& q) { return qrun::quant::describe(q); }
 
+const qrun::MetricSpec spec{
+    .compares_to_baseline = true,
+    .needs_dataset = false,
+    .values = {
+        qrun::value("flip_rate", "flip rate", "%")
+            .doc("Weights whose quantized code differs from the baseline's")
+            .counting("weights analysed")
+            .headline()
+            .charted(qrun::Chart::per_variant)
+            .criterion("min_flip_rate_pct", qrun::Rule::at_least,
+                       "Fraction of quantized codes a defense changes (quantization_box `flip_rate`), lowest overall value"),
+        qrun::value("flipped_weights", "flipped weights").doc("Weights with another code").counting("weights analysed"),
+        qrun::value("box_width_rel_absmax_mean", "box width / absmax", "×absmax")
+            .doc("Mean box width relative to the block's absmax")
+            .counting("weights with a free box"),
+        qrun::value("box_width_rel_rms_mean", "box width / RMS", "×RMS")
+            .doc("Mean box width relative to the layer's weight RMS")
+            .counting("weights with a free box"),
+        qrun::value("box_width_mean", "box width").doc("Mean box width").counting("weights with a free box"),
+    }};
+
 const char* kMethod =
     "Quantization boxes as in Egashira et al., \"Exploiting LLM Quantization\" (NeurIPS 2024): for every weight of the "
     "baseline, the interval of float32 values that keeps its quantized code with the scale of its block (NF4/FP4, "
@@ -153,7 +174,8 @@ qrun::Result<std::vector<qrun::MetricResult>> evaluate(const BoxParams& p, const
                                                        qrun::RunContext& ctx) {
   using qrun::Better;
   c10::InferenceMode guard;
-  if (!in.baseline) return qrun::Error{"quantization_box", "no baseline model", "report this as a bug"};
+  if (!in.baseline) return qrun::Error{"quantization_box", "no baseline model", "report this as a bug",
+                                       qrun::ErrorCode::internal};
   const qrun::Model& base = *in.baseline;
   if (p.quantizer != "int8") QRUN_TRY(qrun::quant::check_blocksize_4bit(p.blocksize, "quantization_box.blocksize"));
   const c10::ScalarType storage = qrun::to_scalar_type(base.storage_dtype());
@@ -162,7 +184,8 @@ qrun::Result<std::vector<qrun::MetricResult>> evaluate(const BoxParams& p, const
   std::map<std::string, std::vector<LayerBoxStats>> box_cache;
   std::vector<qrun::MetricResult> results;
   for (const qrun::VariantModel& v : in.variants) {
-    if (!v.model) return qrun::Error{"quantization_box", "variant " + v.name + " has no model", "report this as a bug"};
+    if (!v.model) return qrun::Error{"quantization_box", "variant " + v.name + " has no model", "report this as a bug",
+                                     qrun::ErrorCode::internal};
     auto plan = plan_variant(p, v);
     if (!plan) return plan.error();
     for (const std::string& name : plan->layers)
@@ -257,6 +280,6 @@ qrun::Result<std::vector<qrun::MetricResult>> evaluate(const BoxParams& p, const
 }  // namespace
 
 QRUN_PLUGIN("quantization_box", "0.1.0",
-            qrun::metric("quantization_box", schema, qrun::MetricSpec{true, false},
+            qrun::metric("quantization_box", schema, spec,
                          "Quantization-box widths of the baseline's weights and the flip rate of each variant's codes",
                          evaluate));

@@ -65,6 +65,27 @@ std::pair<double, double> mean_best_rates(const fx::DetectionReport& r) {
   return n > 0 ? std::pair{observed / n, chance / n} : std::pair{0.0, 0.0};
 }
 
+const qrun::MetricSpec spec{
+    .compares_to_baseline = false,
+    .needs_dataset = false,
+    .values = {
+        qrun::value("dequantized", "dequantized (1 = yes)")
+            .doc("The verdict: 1 when the weights are dequantized NF4/FP4/LLM.int8 weights")
+            .counting("linear layers tested")
+            .headline(),
+        qrun::value("flagged_layers", "flagged layers", "layers").doc("Layers flagged by any scheme").counting("linear layers tested"),
+        qrun::value("unit_fit_rate", "unit fit rate", "%")
+            .doc("Mean over tested layers of the best scheme's fraction of fitting units")
+            .counting("linear layers tested"),
+        qrun::value("chance_unit_fit_rate", "chance unit fit rate", "%")
+            .doc("The same on Gaussian weights of each layer's shape: the rate expected by chance")
+            .counting("linear layers tested"),
+        qrun::value("baseline_flagged_layers", "baseline flagged layers", "layers", qrun::Better::lower)
+            .doc("The false-positive check: layers flagged on the baseline (0 for a genuine baseline)")
+            .counting("baseline linear layers tested")
+            .compared(qrun::Compare::none),
+    }};
+
 qrun::Result<std::vector<qrun::MetricResult>> evaluate(const Params& p, const qrun::MetricInputs& in,
                                                        qrun::RunContext&) {
   using qrun::Better;
@@ -75,13 +96,15 @@ qrun::Result<std::vector<qrun::MetricResult>> evaluate(const Params& p, const qr
   config.chance_ceiling = p.chance_ceiling;
   config.seed = static_cast<std::uint64_t>(p.seed);
   QRUN_TRY(fx::check_config(config, "quantization_detector"));
-  if (!in.baseline) return qrun::Error{"quantization_detector", "got no baseline model", "report this as a bug"};
+  if (!in.baseline) return qrun::Error{"quantization_detector", "got no baseline model", "report this as a bug",
+                                       qrun::ErrorCode::internal};
   auto baseline = fx::detect_dequantized(*in.baseline, config);
   if (!baseline) return baseline.error().within("quantization_detector baseline:");
 
   std::vector<qrun::MetricResult> results;
   for (const qrun::VariantModel& v : in.variants) {
-    if (!v.model) return qrun::Error{"quantization_detector", "variant " + v.name + " has no model", "report this as a bug"};
+    if (!v.model) return qrun::Error{"quantization_detector", "variant " + v.name + " has no model", "report this as a bug",
+                                     qrun::ErrorCode::internal};
     qrun::Result<fx::DetectionReport> report = *baseline;
     if (v.model != in.baseline) report = fx::detect_dequantized(*v.model, config);
     if (!report) return report.error().within("quantization_detector variant " + v.name + ":");
@@ -116,7 +139,7 @@ qrun::Result<std::vector<qrun::MetricResult>> evaluate(const Params& p, const qr
 }  // namespace
 
 QRUN_PLUGIN("quantization_detector", "0.1.0",
-            qrun::metric("quantization_detector", schema, qrun::MetricSpec{false, false},
+            qrun::metric("quantization_detector", schema, spec,
                          "Detects linear weights that are dequantized NF4/FP4/LLM.int8 weights, with the baseline as "
                          "false-positive check",
                          evaluate));

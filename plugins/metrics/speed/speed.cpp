@@ -33,6 +33,25 @@ const auto schema = qrun::schema<Speed>(
     qrun::field("repetitions", &Speed::repetitions).range(1, 1000).doc("timed runs; the median is reported"),
     qrun::field("warmup", &Speed::warmup).range(0, 1000).doc("untimed runs first"));
 
+const qrun::MetricSpec spec{
+    .compares_to_baseline = false,
+    .needs_dataset = false,
+    .values = {
+        qrun::value("prefill_tokens_per_s", "prefill tokens/s", "tokens/s", qrun::Better::higher)
+            .counting("timed repetitions")
+            .compared(qrun::Compare::slowdown)
+            .charted(qrun::Chart::per_variant)
+            .criterion("max_prefill_slowdown", qrun::Rule::slowdown_at_most,
+                       "Prefill slowdown vs the baseline, baseline `prefill_tokens_per_s` / variant's"),
+        qrun::value("decode_tokens_per_s", "decode tokens/s", "tokens/s", qrun::Better::higher)
+            .counting("timed repetitions that decoded a token")
+            .headline()
+            .compared(qrun::Compare::slowdown)
+            .charted(qrun::Chart::per_variant)
+            .criterion("max_decode_slowdown", qrun::Rule::slowdown_at_most,
+                       "Decode slowdown vs the baseline, baseline `decode_tokens_per_s` / variant's"),
+    }};
+
 std::string device_name(c10::Device d) {
 #ifdef QRUN_WITH_CUDA
   if (d.is_cuda()) return at::cuda::getDeviceProperties(d.has_index() ? d.index() : 0)->name;
@@ -80,7 +99,8 @@ qrun::Result<std::vector<qrun::MetricResult>> evaluate(const Speed& p, const qru
   using qrun::Better;
   std::vector<qrun::MetricResult> results;
   for (const qrun::VariantModel& v : in.variants) {
-    if (!v.model) return qrun::Error{"speed", "variant " + v.name + " has no model", "report this as a bug"};
+    if (!v.model) return qrun::Error{"speed", "variant " + v.name + " has no model", "report this as a bug",
+                                     qrun::ErrorCode::internal};
     qrun::Model& m = *v.model;
     const auto prompts = make_prompts(m, p, ctx);
     at::Tensor ids = at::empty({p.batch_size, p.prompt_tokens}, at::kLong);
@@ -156,6 +176,6 @@ qrun::Result<std::vector<qrun::MetricResult>> evaluate(const Speed& p, const qru
 }  // namespace
 
 QRUN_PLUGIN("speed", "0.1.0",
-            qrun::metric("speed", schema, qrun::MetricSpec{false, false},
+            qrun::metric("speed", schema, spec,
                          "Prefill and decode tokens/s (median of repetitions after warm-up) with the device name",
                          evaluate));

@@ -1,6 +1,8 @@
 // TEST-ONLY plugin library (libqrun_test_plugins.so, built into the test tree, never installed):
 // a tiny in-memory model backend, a defense and a quantizer that change its weights, and metrics
 // that count their calls and fail or kill the process on demand, for experiment and runner tests.
+// Most metrics declare no values (MetricSpec::values empty: each value shown under its own name);
+// test_diff and test_logits declare theirs, test_logits with the product metrics' criteria keys.
 //
 // Failure injection comes from the environment so that it does not change the experiment (a
 // changed experiment would refuse to resume):
@@ -11,10 +13,12 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <tuple>
 
 namespace {
 
@@ -244,6 +248,55 @@ qrun::Result<std::vector<qrun::MetricResult>> eval_nan(const qrun::NoParams&, co
   return out;
 }
 
+// Next-token statistics on a fixed text in two halves ("alpha", "beta"): the variant's perplexity
+// and KL(P_base ‖ P_variant), overall and per half. Declares the same criteria keys as the product
+// metrics (perplexity's max_ppl_increase_pct, kl_divergence's max_kl_mean, prompt_suite's
+// max_category_kl), so experiments over the test plugins may set them.
+const qrun::MetricSpec logits_spec{
+    .compares_to_baseline = true,
+    .needs_dataset = false,
+    .values = {qrun::value("ppl", "PPL", "", qrun::Better::lower)
+                   .doc("Perplexity")
+                   .counting("predicted tokens")
+                   .headline()
+                   .charted(qrun::Chart::change_vs_baseline)
+                   .criterion("max_ppl_increase_pct", qrun::Rule::increase_pct_at_most, "TEST ONLY: perplexity increase"),
+               qrun::value("kl_mean", "mean KL", "nats", qrun::Better::lower)
+                   .doc("Mean KL")
+                   .counting("predicted tokens")
+                   .headline()
+                   .compared(qrun::Compare::none)
+                   .criterion("max_kl_mean", qrun::Rule::at_most, "TEST ONLY: mean KL")
+                   .criterion("max_category_kl", qrun::Rule::at_most, "TEST ONLY: worst half's mean KL", qrun::Scope::groups)}};
+
+qrun::Result<std::vector<qrun::MetricResult>> eval_logits(const qrun::NoParams&, const qrun::MetricInputs& in, qrun::RunContext&) {
+  const std::string text = "a fixed text the test metric predicts, token by token";
+  const auto ids = in.baseline->tokenizer().encode(text, false);
+  const at::Tensor input = at::tensor(ids, at::kLong).unsqueeze(0);
+  const std::int64_t t = input.size(1) - 1;  // positions that predict a next token
+  // log-probabilities [t, vocab] in float64
+  auto logprobs = [&](qrun::Model& m) { return at::log_softmax(m.logits(input)[0].narrow(0, 0, t).to(at::kDouble), -1); };
+  const at::Tensor base = logprobs(*in.baseline);
+  const at::Tensor targets = input[0].narrow(0, 1, t);
+  std::vector<qrun::MetricResult> out;
+  for (const auto& v : in.variants) {
+    count_call("test_logits", v.name);
+    const at::Tensor lp = logprobs(*v.model);
+    const at::Tensor nll = -lp.gather(1, targets.unsqueeze(1)).squeeze(1);
+    const at::Tensor kl = (base.exp() * (base - lp)).sum(1);  // KL(P_base ‖ P_variant) per position, nats
+    qrun::MetricResult r;
+    r.values.push_back({"ppl", std::exp(nll.mean().item<double>()), std::nullopt, t, "", qrun::Better::lower, ""});
+    r.values.push_back({"kl_mean", kl.mean().item<double>(), std::nullopt, t, "nats", qrun::Better::lower, ""});
+    const std::int64_t half = t / 2;
+    for (const auto& [group, from, len] : {std::tuple{"alpha", std::int64_t{0}, half}, std::tuple{"beta", half, t - half}})
+      r.values.push_back({"kl_mean", kl.narrow(0, from, len).mean().item<double>(), std::nullopt, len, "nats",
+                          qrun::Better::lower, group});
+    r.method = "TEST ONLY: perplexity and KL(P_base || P_variant) of the next token on a fixed text, in float64";
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 qrun::Result<std::vector<qrun::MetricResult>> eval_throw(const qrun::NoParams&, const qrun::MetricInputs&, qrun::RunContext&) {
   throw std::runtime_error("boom");
 }
@@ -255,7 +308,16 @@ QRUN_PLUGIN("test_plugins", "0.0.1",
             qrun::transform("test_noise", noise_schema, qrun::Role::defense, "TEST ONLY: Gaussian weight noise", add_noise),
             qrun::transform("test_quant", quant_schema, qrun::Role::quantizer, "TEST ONLY: rounds weights to a grid", round_to_grid),
             qrun::metric("test_weight_sum", sum_schema, qrun::MetricSpec{false, false}, "TEST ONLY: sum of weights", eval_sum),
-            qrun::metric("test_diff", qrun::no_params(), qrun::MetricSpec{true, false}, "TEST ONLY: mean |W - W_base|", eval_diff),
+            qrun::metric("test_diff", qrun::no_params(),
+                         qrun::MetricSpec{.compares_to_baseline = true,
+                                          .needs_dataset = false,
+                                          .values = {qrun::value("mean_abs_diff", "mean |ΔW|", "", qrun::Better::lower)
+                                                         .doc("Mean |W_variant − W_baseline|")
+                                                         .counting("linear weights")
+                                                         .compared(qrun::Compare::none)}},
+                         "TEST ONLY: mean |W - W_base|", eval_diff),
             qrun::metric("test_data", qrun::no_params(), qrun::MetricSpec{false, true}, "TEST ONLY: dataset size", eval_data),
             qrun::metric("test_nan", qrun::no_params(), qrun::MetricSpec{false, false}, "TEST ONLY: returns NaN", eval_nan),
-            qrun::metric("test_throw", qrun::no_params(), qrun::MetricSpec{false, false}, "TEST ONLY: throws", eval_throw));
+            qrun::metric("test_throw", qrun::no_params(), qrun::MetricSpec{false, false}, "TEST ONLY: throws", eval_throw),
+            qrun::metric("test_logits", qrun::no_params(), logits_spec, "TEST ONLY: next-token PPL and KL on a fixed text",
+                         eval_logits));
