@@ -177,3 +177,18 @@ TEST_CASE("rtn perplexity on stories260K: 8-bit within 0.1 % of float, fewer bit
   CHECK(b4 > b8);
   CHECK(b2 > b4);
 }
+
+TEST_CASE("a failing qrun quantize leaves no output and no temporary behind", "[quant][rtn][cli]") {
+  // stories260K's layers have 64 and 172 input columns: group_size 128 divides neither.
+  const auto dir = test::temp_dir("rtn_fail");
+  const auto out = dir / "q";
+  auto r = test::run_command(test::qrun_exe().string() + " --log-level warn quantize --model " +
+                             test::asset("models/stories260K").string() +
+                             " --quantizer rtn --param group_size=128 --out " + out.string());
+  INFO(r.output);
+  CHECK(r.exit_code == 1);
+  CHECK(r.output.find("group_size") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(out));
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    CHECK(e.path().filename().string().find(".tmp-") == std::string::npos);
+}
