@@ -13,7 +13,8 @@
 namespace qrun::tok {
 namespace {
 
-// transformers' SPECIAL_TOKENS_ATTRIBUTES: the named special tokens of special_tokens_map.
+// transformers' SPECIAL_TOKENS_ATTRIBUTES: the named special tokens of special_tokens_map, which
+// keeps only the set ones (`if attr_value:`: no null, "" or empty list).
 constexpr const char* kNamedTokens[] = {"bos_token", "eos_token", "unk_token", "sep_token",
                                         "pad_token", "cls_token", "mask_token"};
 
@@ -30,7 +31,8 @@ std::vector<std::pair<std::string, jinja::Value>> special_tokens_of(const nlohma
   for (const char* key : kNamedTokens) {
     const auto it = config.find(key);
     if (it == config.end()) continue;
-    if (auto text = token_text(*it)) out.emplace_back(key, jinja::Value(*text));
+    auto text = token_text(*it);
+    if (text && !text->empty()) out.emplace_back(key, jinja::Value(*text));
   }
   const auto extra = config.find("additional_special_tokens");
   if (extra != config.end() && extra->is_array()) {
@@ -38,7 +40,7 @@ std::vector<std::pair<std::string, jinja::Value>> special_tokens_of(const nlohma
     for (const auto& t : *extra) {
       if (auto text = token_text(t)) tokens.emplace_back(*text);
     }
-    out.emplace_back("additional_special_tokens", jinja::Value::list(std::move(tokens)));
+    if (!tokens.empty()) out.emplace_back("additional_special_tokens", jinja::Value::list(std::move(tokens)));
   }
   return out;
 }
@@ -68,6 +70,10 @@ jinja::Value strftime_now_fn() {
 }
 
 }  // namespace
+
+std::vector<std::pair<std::string, jinja::Value>> transformers_functions() {
+  return {{"raise_exception", raise_exception_fn()}, {"strftime_now", strftime_now_fn()}};
+}
 
 ChatTemplate ChatTemplate::from_source(std::optional<std::string> source, std::string where) {
   ChatTemplate t;
@@ -159,9 +165,8 @@ Result<std::string> ChatTemplate::render_json(const nlohmann::ordered_json& mess
       {"tools", jinja::Value::none()},
       {"documents", jinja::Value::none()},
       {"add_generation_prompt", jinja::Value(add_generation_prompt)},
-      {"raise_exception", raise_exception_fn()},
-      {"strftime_now", strftime_now_fn()},
   };
+  for (auto& f : transformers_functions()) vars.push_back(std::move(f));
   vars.insert(vars.end(), special_.begin(), special_.end());
   if (extra.is_object()) {
     for (const auto& [key, value] : extra.items()) vars.emplace_back(key, jinja::from_json(value));

@@ -57,4 +57,8 @@ class ChatTemplate {
   std::vector<std::pair<std::string, jinja::Value>> special_;
 };
 
+// The functions transformers' environment adds to every template: raise_exception(message) (the
+// render fails with that message) and strftime_now(format) (local time).
+std::vector<std::pair<std::string, jinja::Value>> transformers_functions();
+
 }  // namespace qrun::tok
