@@ -36,10 +36,11 @@ class Tokenizer {
   virtual std::optional<std::int64_t> bos_id() const = 0;
   virtual std::optional<std::int64_t> eos_id() const = 0;
 
-  // True when tokenizer_config.json carries a chat template qrun can apply (ChatML today).
+  // True when tokenizer_config.json (or chat_template.jinja) carries a chat template.
   virtual bool has_chat_template() const = 0;
-  // ChatML as Qwen2.5-Instruct's template renders it (its default system prompt is inserted when
-  // the messages have none). Error when the tokenizer has no supported chat template.
+  // The model's Jinja chat template rendered as transformers' apply_chat_template(tokenize=False)
+  // renders it. Error when there is none, when it uses a construct qrun's Jinja subset lacks (named
+  // with its line), or when the template refuses the conversation (its raise_exception).
   virtual Result<std::string> apply_chat_template(const std::vector<ChatMessage>& messages,
                                                   bool add_generation_prompt) const = 0;
 };
