@@ -1,12 +1,14 @@
 // The tokenizer's building blocks: SHA-256 (qrun/sha256.hpp, used for id fingerprints), lossy UTF-8,
-// the Oniguruma -> PCRE2 rewrite, Metaspace and the added-token options. The expectations of the last
-// two are those of tokenizers' own unit tests (pre_tokenizers/metaspace.rs, added_vocabulary.rs).
+// the Oniguruma -> PCRE2 rewrite and its Unicode 16.0 classes, the Unicode 9.0 NFC, Metaspace and the
+// added-token options. The expectations of the last two are those of tokenizers' own unit tests
+// (pre_tokenizers/metaspace.rs, added_vocabulary.rs).
 #include "tokenizer/added_vocabulary.hpp"
 #include "tokenizer/bpe.hpp"
 #include "tokenizer/ids_hash.hpp"
 #include "tokenizer/metaspace.hpp"
 #include "tokenizer/normalizer.hpp"
 #include "tokenizer/regex.hpp"
+#include "tokenizer/unicode_categories.hpp"
 #include "tokenizer/utf8.hpp"
 
 #include <qrun/sha256.hpp>
@@ -144,4 +146,43 @@ TEST_CASE("added tokens get ids in order after the vocabulary and match normaliz
                                    added("ony", false, true), added("[CLS]", true, false), added("[SEP]", true, false)});
   CHECK(split_added(tokens, "[CLS] My name is Anthony [SEP]") ==
         Pieces{{"[CLS]", 3}, {" my ", 0}, {"name", 1}, {" is anthony ", std::nullopt}, {"[SEP]", 4}});
+}
+
+// Unicode 16.0.0 (DerivedGeneralCategory.txt) counts, which tokenizers 0.23's Oniguruma matches.
+TEST_CASE("\\p{L} and \\p{N} are Unicode 16.0's letters and numbers", "[tokenizer][components]") {
+  auto count = [](const CodePointRanges& r) {
+    std::size_t n = 0;
+    for (const auto& [a, b] : r) n += b - a + 1;
+    return n;
+  };
+  const auto letters = general_category("L");
+  const auto numbers = general_category("Number");
+  REQUIRE(letters.has_value());
+  REQUIRE(numbers.has_value());
+  CHECK(count(*letters) == 141028);
+  CHECK(count(*numbers) == 1911);
+  CHECK(general_category("uppercase letter") == general_category("Lu"));
+  CHECK(!general_category("Han").has_value());  // a script: left to PCRE2
+  CHECK(count(complement(*letters)) == 0x110000 - 141028);
+}
+
+TEST_CASE("regexes match characters newer than the system PCRE2's Unicode as tokenizers does", "[tokenizer][components]") {
+  // U+1D2C0 KAKTOVIK NUMERAL ZERO (Unicode 15.0, No); U+31350 (CJK Extension H, Unicode 15.0, Lo).
+  auto r = Regex::compile(R"(\p{N}+|[^\p{L}\p{N}\s]+|\P{L}|\p{L}+)", false);
+  REQUIRE(r.ok());
+  const std::string text = "\xF0\x9D\x8B\x80\xF0\x9D\x8B\x81" "a\xF0\xB1\x8D\x90" "!";
+  const auto m = (*r)->find_all(text);
+  REQUIRE(m.size() == 3);
+  CHECK(m[0] == std::make_pair<std::size_t, std::size_t>(0, 8));   // two numerals
+  CHECK(m[1] == std::make_pair<std::size_t, std::size_t>(8, 13));  // "a" + the CJK letter
+  CHECK(m[2] == std::make_pair<std::size_t, std::size_t>(13, 14));
+}
+
+TEST_CASE("NFC uses Unicode 9.0 data as tokenizers does: later marks are not reordered", "[tokenizer][components]") {
+  auto nfc = Normalizer::from_json({{"type", "NFC"}}, JsonWhere{"test", "normalizer"});
+  REQUIRE(nfc.ok());
+  // U+0301 (ccc 230) before U+0323 (ccc 220): reordered, then a + U+0323 composes to U+1EA1.
+  CHECK(nfc->apply("a\xCC\x81\xCC\xA3") == "\xE1\xBA\xA1\xCC\x81");  // a U+0301 U+0323 -> U+1EA1 U+0301
+  // U+08D0 (Unicode 14.0, ccc 220) after U+0483 (ccc 230): tokenizers' tables do not know it.
+  CHECK(nfc->apply("a\xD2\x83\xE0\xA3\x90") == "a\xD2\x83\xE0\xA3\x90");
 }

@@ -1,28 +1,53 @@
 // Normalizers as tokenizers (huggingface/tokenizers tokenizers/src/normalizers/) define them.
-// Unicode normal forms come from ICU's Normalizer2 (the same Unicode data tokenizers'
-// unicode-normalization-alignments crate implements).
+// Unicode normal forms come from ICU's Normalizer2, restricted to the characters of Unicode 9.0:
+// tokenizers' unicode-normalization-alignments crate carries Unicode 9.0 data (checked against
+// tokenizers 0.23 mark by mark: it reorders every combining mark of Unicode <= 9.0 and none added
+// later), so a later character is left as it is and, like an unassigned one, ends a span.
 #include "tokenizer/normalizer.hpp"
 
-#include <unicode/normalizer2.h>
-#include <unicode/stringpiece.h>
 #include <unicode/bytestream.h>
 #include <unicode/locid.h>
+#include <unicode/normalizer2.h>
+#include <unicode/stringpiece.h>
+#include <unicode/uniset.h>
 #include <unicode/unistr.h>
+
+#include <memory>
 
 namespace qrun::tok {
 namespace {
 
-const icu::Normalizer2* icu_instance(Normalizer::Kind kind) {
-  UErrorCode status = U_ZERO_ERROR;
-  const icu::Normalizer2* n = nullptr;
-  switch (kind) {
-    case Normalizer::Kind::nfc: n = icu::Normalizer2::getNFCInstance(status); break;
-    case Normalizer::Kind::nfd: n = icu::Normalizer2::getNFDInstance(status); break;
-    case Normalizer::Kind::nfkc: n = icu::Normalizer2::getNFKCInstance(status); break;
-    case Normalizer::Kind::nfkd: n = icu::Normalizer2::getNFKDInstance(status); break;
-    default: break;
+// The normal form of tokenizers' NFC/NFD/NFKC/NFKD: ICU's, filtered to Unicode 9.0 characters.
+class Unicode9Normalizers {
+ public:
+  Unicode9Normalizers() {
+    UErrorCode status = U_ZERO_ERROR;
+    assigned_ = std::make_unique<icu::UnicodeSet>(icu::UnicodeString(u"[:age=9.0:]"), status);  // age <= 9.0
+    if (U_FAILURE(status)) return;
+    assigned_->freeze();
+    const icu::Normalizer2* base[4] = {icu::Normalizer2::getNFCInstance(status), icu::Normalizer2::getNFDInstance(status),
+                                       icu::Normalizer2::getNFKCInstance(status), icu::Normalizer2::getNFKDInstance(status)};
+    if (U_FAILURE(status)) return;
+    for (int k = 0; k < 4; ++k) filtered_[k] = std::make_unique<icu::FilteredNormalizer2>(*base[k], *assigned_);
   }
-  return U_SUCCESS(status) ? n : nullptr;
+  const icu::Normalizer2* get(Normalizer::Kind kind) const {
+    switch (kind) {
+      case Normalizer::Kind::nfc: return filtered_[0].get();
+      case Normalizer::Kind::nfd: return filtered_[1].get();
+      case Normalizer::Kind::nfkc: return filtered_[2].get();
+      case Normalizer::Kind::nfkd: return filtered_[3].get();
+      default: return nullptr;
+    }
+  }
+
+ private:
+  std::unique_ptr<icu::UnicodeSet> assigned_;
+  std::unique_ptr<icu::FilteredNormalizer2> filtered_[4];
+};
+
+const icu::Normalizer2* icu_instance(Normalizer::Kind kind) {
+  static const Unicode9Normalizers normalizers;
+  return normalizers.get(kind);
 }
 
 std::string unicode_normalize(const std::string& text, Normalizer::Kind kind) {

@@ -1,7 +1,9 @@
-// PCRE2 wrapper for tokenizers' Split / ByteLevel regexes.
+// PCRE2 wrapper for tokenizers' Split / ByteLevel regexes, with the Oniguruma classes \s and
+// \p{General_Category} written out as tokenizers' Oniguruma (Unicode 16.0) matches them.
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "tokenizer/regex.hpp"
 
+#include "tokenizer/unicode_categories.hpp"
 #include "tokenizer/utf8.hpp"
 
 #include <pcre2.h>
@@ -24,14 +26,36 @@ Result<std::string> translate_oniguruma(const std::string& pattern) {
     const char c = pattern[i];
     if (c == '\\' && i + 1 < pattern.size()) {
       const char e = pattern[++i];
+      const bool in_class = class_depth > 0;
       if (e == 's') {
-        out += class_depth > 0 ? std::string(kWhiteSpace) : "[" + std::string(kWhiteSpace) + "]";
+        out += in_class ? std::string(kWhiteSpace) : "[" + std::string(kWhiteSpace) + "]";
       } else if (e == 'S') {
-        if (class_depth > 0) {
+        if (in_class) {
           return Error{"regex \"" + pattern + "\"", "uses \\S inside a character class",
-                       "rewrite the class without \\S"};
+                       "rewrite the class without \\S", ErrorCode::unsupported};
         }
         out += "[^" + std::string(kWhiteSpace) + "]";
+      } else if ((e == 'p' || e == 'P') && i + 1 < pattern.size() && pattern[i + 1] == '{') {
+        // \p{Name}, \P{Name}, \p{^Name}: a General_Category as Unicode 16.0 defines it, written
+        // out; other properties (scripts, ...) are left to PCRE2.
+        const std::size_t close = pattern.find('}', i + 2);
+        if (close == std::string::npos) {
+          return Error{"regex \"" + pattern + "\"", "has \\" + std::string(1, e) + "{ without a closing }",
+                       "restore the file from the original download", ErrorCode::corrupt_input};
+        }
+        std::string name = pattern.substr(i + 2, close - i - 2);
+        bool negated = e == 'P';
+        if (!name.empty() && name[0] == '^') {
+          negated = !negated;
+          name.erase(0, 1);
+        }
+        if (auto ranges = general_category(name)) {
+          if (in_class) out += pcre2_class_body(negated ? complement(*ranges) : *ranges);
+          else out += (negated ? "[^" : "[") + pcre2_class_body(*ranges) + "]";
+        } else {
+          out += pattern.substr(i - 1, close - i + 2);
+        }
+        i = close;
       } else {
         out += c;
         out += e;

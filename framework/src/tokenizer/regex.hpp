@@ -1,6 +1,8 @@
 // A compiled PCRE2 pattern (UTF + Unicode properties, JIT when available) translated from the
 // Oniguruma syntax tokenizers uses: \s and \S are rewritten to Unicode White_Space, which is what
-// Oniguruma matches (PCRE2's \s differs, e.g. it also matches U+180E).
+// Oniguruma matches (PCRE2's \s differs, e.g. it also matches U+180E), and \p{..} / \P{..} of a
+// General_Category to its Unicode 16.0 code points (unicode_categories.hpp), which is what
+// tokenizers 0.23's Oniguruma matches (PCRE2 10.42 knows Unicode 14).
 #pragma once
 
 #include <qrun/error.hpp>
@@ -29,7 +31,7 @@ class Regex {
   void* code_ = nullptr;  // pcre2_code_8*
 };
 
-// Oniguruma -> PCRE2 rewriting of \s and \S (exposed for tests).
+// Oniguruma -> PCRE2 rewriting of \s, \S and \p{..} (exposed for tests).
 Result<std::string> translate_oniguruma(const std::string& pattern);
 
 }  // namespace qrun::tok
