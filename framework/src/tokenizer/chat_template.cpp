@@ -14,9 +14,26 @@ namespace qrun::tok {
 namespace {
 
 // transformers' SPECIAL_TOKENS_ATTRIBUTES: the named special tokens of special_tokens_map, which
-// keeps only the set ones (`if attr_value:`: no null, "" or empty list).
+// keeps only the set ones (no null and no "").
 constexpr const char* kNamedTokens[] = {"bos_token", "eos_token", "unk_token", "sep_token",
                                         "pad_token", "cls_token", "mask_token"};
+
+// A named token the config leaves out takes the tokenizer class's __init__ default (an explicit
+// null does not). The classes of the npm tokenizers, as transformers 5.17 gave their templates
+// (tests/golden/chat_templates/hf_renders.json, template_variables).
+struct ClassDefault {
+  const char* tokenizer_class;
+  const char* key;
+  const char* value;
+};
+constexpr ClassDefault kClassDefaults[] = {
+    {"GemmaTokenizer", "bos_token", "<bos>"},   {"GemmaTokenizer", "eos_token", "<eos>"},
+    {"GemmaTokenizer", "unk_token", "<unk>"},   {"GemmaTokenizer", "pad_token", "<pad>"},
+    {"GemmaTokenizer", "mask_token", "<mask>"}, {"LlamaTokenizer", "bos_token", "<s>"},
+    {"LlamaTokenizer", "eos_token", "</s>"},    {"LlamaTokenizer", "unk_token", "<unk>"},
+    {"Qwen2Tokenizer", "eos_token", "<|endoftext|>"}, {"Qwen2Tokenizer", "unk_token", "<|endoftext|>"},
+    {"Qwen2Tokenizer", "pad_token", "<|endoftext|>"},
+};
 
 // A token entry of tokenizer_config.json: "text", or an AddedToken object {"content": "text", ...}.
 std::optional<std::string> token_text(const nlohmann::json& v) {
@@ -25,22 +42,31 @@ std::optional<std::string> token_text(const nlohmann::json& v) {
   return std::nullopt;
 }
 
+// The special-token variables transformers 5 gives a template: the named tokens (config, else the
+// class default) and the named extra_special_tokens ({"image_token": "<image_soft_token>", ...});
+// additional_special_tokens / a list of extra_special_tokens are not template variables there.
 std::vector<std::pair<std::string, jinja::Value>> special_tokens_of(const nlohmann::json& config) {
   std::vector<std::pair<std::string, jinja::Value>> out;
   if (!config.is_object()) return out;
+  const std::string cls = config.value("tokenizer_class", "");
   for (const char* key : kNamedTokens) {
     const auto it = config.find(key);
-    if (it == config.end()) continue;
-    auto text = token_text(*it);
+    std::optional<std::string> text;
+    if (it != config.end()) {
+      text = token_text(*it);
+    } else {
+      for (const ClassDefault& d : kClassDefaults) {
+        if (cls == d.tokenizer_class && std::string(key) == d.key) text = d.value;
+      }
+    }
     if (text && !text->empty()) out.emplace_back(key, jinja::Value(*text));
   }
-  const auto extra = config.find("additional_special_tokens");
-  if (extra != config.end() && extra->is_array()) {
-    jinja::List tokens;
-    for (const auto& t : *extra) {
-      if (auto text = token_text(t)) tokens.emplace_back(*text);
+  const auto extra = config.find("extra_special_tokens");
+  if (extra != config.end() && extra->is_object()) {
+    for (const auto& [key, value] : extra->items()) {
+      auto text = token_text(value);
+      if (text && !text->empty()) out.emplace_back(key, jinja::Value(*text));
     }
-    if (!tokens.empty()) out.emplace_back("additional_special_tokens", jinja::Value::list(std::move(tokens)));
   }
   return out;
 }

@@ -1,8 +1,9 @@
 // Chat formatting from tokenizer_config.json's "chat_template", rendered as transformers'
 // apply_chat_template renders it: the Jinja template (tokenizer/jinja/) in jinja2's sandboxed
 // environment with trim_blocks and lstrip_blocks, given messages, add_generation_prompt, tools
-// (None), the tokenizer's named special tokens (bos_token, eos_token, unk_token, pad_token, ...,
-// additional_special_tokens) and the functions raise_exception and strftime_now.
+// (None), the tokenizer's special tokens as transformers 5 names them (bos_token, eos_token,
+// unk_token, sep_token, pad_token, cls_token, mask_token, the named extra_special_tokens) and the
+// functions raise_exception and strftime_now.
 #pragma once
 
 #include "tokenizer/jinja/template.hpp"

@@ -139,6 +139,14 @@ CASES = [
  ("{{ 'a\\nb\\n\\nc'|indent }}|{{ 'a\\nb'|indent(2, true) }}|{{ 'a\\n\\nb'|indent(width='>', blank=true) }}", {}),
  ("{{ '<b>'|safe }} {{ messages[0]|attr('role') }}", {"messages": M}),
  ("{{ 'x'|nosuchfilter }}", {}),
+ # iterators (map/select/... return generators) and Markup (safe/escape)
+ ("{% if messages|selectattr('role', 'equalto', 'nobody') %}truthy{% endif %}|{{ messages|selectattr('role', 'equalto', 'nobody')|list }}", {"messages": M}),
+ ("{% set g = messages|map(attribute='role') %}{{ g|list }}{{ g|list }}|{% set h = messages|map(attribute='role') %}{{ h|first }} {{ h|list }}", {"messages": M}),
+ ("{{ 'user' in messages|map(attribute='role') }} {{ none|map('upper')|list }} {{ none|selectattr('x')|list }} {% for r in messages|map(attribute='role')|reverse %}{{ r[0] }}{% endfor %}", {"messages": M}),
+ ("{{ messages|map(attribute='role')|tojson }}", {"messages": M}),
+ ("{{ messages|map(attribute='role')|length }}", {"messages": M}),
+ ("{{ 'Say '|safe + '<b>' + 'it' }}|{{ ('<a>'|e) ~ '<b>' }}|{{ '<a>'|e }}|{{ ('x'|safe).upper() + '&' }}|{{ '<'|safe + '>'|safe }}|{{ ('a'|safe) * 2 + \"'\" }}", {}),
+ ("{{ 'Use '|safe + tools[0] | tojson }}", {"tools": [{"name": "f", "description": "say \"hi\" & <bye>"}]}),
  # tojson
  ("{{ messages|tojson }}", {"messages": M}),
  ("{{ messages[:2]|tojson(indent=4) }}", {"messages": M}),

@@ -176,6 +176,20 @@ bool is_other_str_method(const std::string& n) {
                     "rjust", "rpartition", "swapcase", "translate", "zfill"});
 }
 
+// markupsafe wraps these str methods so that Markup in gives Markup out (split & co. per item).
+Value keep_markup(const Value& out, const std::string& method) {
+  if (one_of(method, {"capitalize", "title", "lower", "upper", "replace", "lstrip", "rstrip", "strip",
+                      "removeprefix", "removesuffix"})) {
+    return Value::markup(out.as_string());
+  }
+  if (one_of(method, {"split", "rsplit", "splitlines"})) {
+    List items;
+    for (const Value& v : out.as_list()) items.push_back(Value::markup(v.as_string()));
+    return Value::list(std::move(items));
+  }
+  return out;
+}
+
 Value dict_method(const Value& self, const std::string& name, CallArgs& a) {
   const Dict& d = self.as_dict();
   if (name == "items") {
@@ -246,7 +260,10 @@ Value get_attr(const Value& obj, const std::string& name) {
   switch (obj.kind()) {
     case Value::Kind::string:
       if (is_str_method(name)) {
-        return bound(obj, name, [](const Value& s, const std::string& n, CallArgs& a) { return str_method(s.as_string(), n, a); });
+        return bound(obj, name, [](const Value& s, const std::string& n, CallArgs& a) {
+          Value out = str_method(s.as_string(), n, a);
+          return s.is_markup() ? keep_markup(out, n) : out;
+        });
       }
       if (is_other_str_method(name)) throw TemplateError::unsupported("unsupported construct: str." + name + "()");
       return no_attribute(obj, name);
@@ -275,7 +292,10 @@ Value get_item(const Value& obj, const Value& key) {
     } else {
       const std::u32string u = pystr::decode(obj.as_string());
       const std::size_t at = python_index(key.as_int(), u.size());
-      if (at != std::string::npos) return Value(pystr::encode(std::u32string_view(u).substr(at, 1)));
+      if (at != std::string::npos) {
+        std::string ch = pystr::encode(std::u32string_view(u).substr(at, 1));
+        return obj.is_markup() ? Value::markup(std::move(ch)) : Value(std::move(ch));
+      }
     }
     return Value::undefined(obj.type_name() + " object has no element " + to_str(key));
   }
@@ -316,7 +336,7 @@ Value get_slice(const Value& obj, const Value& start, const Value& stop, const V
   if (obj.is_string()) {
     std::u32string out;
     for (std::size_t i : picks) out += text[i];
-    return Value(pystr::encode(out));
+    return obj.is_markup() ? Value::markup(pystr::encode(out)) : Value(pystr::encode(out));
   }
   List out;
   for (std::size_t i : picks) out.push_back(obj.as_list()[i]);

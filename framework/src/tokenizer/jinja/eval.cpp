@@ -43,7 +43,7 @@ Value repeat(const Value& seq, std::int64_t n) {
   if (seq.is_string()) {
     std::string out;
     for (std::int64_t i = 0; i < n; ++i) out += seq.as_string();
-    return Value(std::move(out));
+    return seq.is_markup() ? Value::markup(std::move(out)) : Value(std::move(out));
   }
   List out;
   for (std::int64_t i = 0; i < n; ++i) out.insert(out.end(), seq.as_list().begin(), seq.as_list().end());
@@ -84,6 +84,11 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b) {
     }
   }
   if (op == "+") {
+    if (a.is_markup() || b.is_markup()) {  // Markup.__add__ / __radd__ escape the plain str
+      if (!a.is_string() || !b.is_string()) bad_operands(op, a, b);
+      auto safe = [](const Value& v) { return v.is_markup() ? v.as_string() : html_escape(v.as_string()); };
+      return Value::markup(safe(a) + safe(b));
+    }
     if (a.is_string() && b.is_string()) return Value(a.as_string() + b.as_string());
     if (a.is_sequence() && a.kind() == b.kind()) {
       List out = a.as_list();
@@ -107,6 +112,13 @@ bool contains(const Value& container, const Value& item) {
   }
   if (container.is_dict()) return container.as_dict().find(item) != nullptr;
   if (container.is_ns()) throw TemplateError("argument of type 'Namespace' is not iterable");
+  if (container.is_generator()) {  // consumes up to and including the match, as Python does
+    Generator& g = container.as_generator();
+    while (g.next < g.items.size()) {
+      if (equals(g.items[g.next++], item)) return true;
+    }
+    return false;
+  }
   for (const Value& v : iterate(container)) {
     if (equals(v, item)) return true;
   }

@@ -37,6 +37,7 @@ std::string required_str(const CallArgs& a, std::size_t i, const char* name, con
 
 // select/reject/selectattr/rejectattr: keep items whose (attribute's) test result is `keep`.
 Value select_items(const Value& seq, const CallArgs& a, bool by_attr, bool keep) {
+  if (!seq.truthy()) return Value::generator({});  // jinja2: `if value:` (None and [] give nothing)
   std::size_t at = 0;
   std::string attr;
   if (by_attr) attr = required_str(a, at++, "attribute", "selectattr");
@@ -49,24 +50,25 @@ Value select_items(const Value& seq, const CallArgs& a, bool by_attr, bool keep)
     bool ok = test == nullptr ? v.truthy() : apply_test(test->as_string(), v, test_args);
     if (ok == keep) out.push_back(item);
   }
-  return Value::list(std::move(out));
+  return Value::generator(std::move(out));
 }
 
 Value map_items(const Value& seq, CallArgs& a) {
   List out;
+  if (!seq.truthy()) return Value::generator({});  // jinja2: `if value:` (None and [] give nothing)
   if (const Value* attr = arg(a, 99, "attribute")) {
     const Value fallback = arg_or(a, 99, "default", Value());
     for (const Value& item : iterate(seq)) {
       Value v = attribute_of(item, attr->as_string());
       out.push_back(v.is_undefined() && !fallback.is_undefined() ? fallback : v);
     }
-    return Value::list(std::move(out));
+    return Value::generator(std::move(out));
   }
   if (a.positional.empty()) throw TemplateError("map: a filter name or attribute= is required");
   const std::string name = a.positional[0].as_string();
   CallArgs filter_args = rest_args(a, 1);
   for (const Value& item : iterate(seq)) out.push_back(apply_filter(name, item, filter_args));
-  return Value::list(std::move(out));
+  return Value::generator(std::move(out));
 }
 
 // Sort key for sort/dictsort/unique/min/max: strings compare case-folded unless case_sensitive.
@@ -218,24 +220,38 @@ Value extreme(const Value& seq, const CallArgs& a, bool want_max) {
 
 }  // namespace
 
+// jinja2's soft_str filters (trim, upper, lower, capitalize, title, indent, string) keep Markup.
+Value like(const Value& input, std::string out) {
+  return input.is_markup() ? Value::markup(std::move(out)) : Value(std::move(out));
+}
+
 Value apply_filter(const std::string& name, const Value& v, CallArgs& a) {
   if (name == "trim") {
     const Value chars = arg_or(a, 0, "chars", Value::none());
-    return Value(pystr::strip(to_str(v), chars.is_string() ? std::optional<std::string>(chars.as_string()) : std::nullopt, true, true));
+    return like(v, pystr::strip(to_str(v), chars.is_string() ? std::optional<std::string>(chars.as_string()) : std::nullopt, true, true));
   }
   if (name == "tojson") return Value(to_json(v, json_style(a)));
   if (name == "length" || name == "count") return Value(length(v));
-  if (name == "string") return Value(to_str(v));
-  if (name == "safe") return v;
-  if (name == "upper") return Value(pystr::upper(to_str(v)));
-  if (name == "lower") return Value(pystr::lower(to_str(v)));
-  if (name == "capitalize") return Value(pystr::capitalize(to_str(v)));
-  if (name == "title") return Value(title_filter(to_str(v)));
+  if (name == "string") return like(v, to_str(v));
+  if (name == "safe") return Value::markup(to_str(v));
+  if (name == "escape" || name == "e" || name == "forceescape") {
+    return v.is_markup() && name != "forceescape" ? v : Value::markup(html_escape(to_str(v)));
+  }
+  if (name == "upper") return like(v, pystr::upper(to_str(v)));
+  if (name == "lower") return like(v, pystr::lower(to_str(v)));
+  if (name == "capitalize") return like(v, pystr::capitalize(to_str(v)));
+  if (name == "title") return like(v, title_filter(to_str(v)));
   if (name == "default" || name == "d") {
     const bool boolean = arg_or(a, 1, "boolean", Value(false)).truthy();
     if (v.is_undefined() || (boolean && !v.truthy())) return arg_or(a, 0, "default_value", Value(""));
     return v;
   }
+  if (name == "first" && v.is_generator()) {  // next(iter(value)): takes one item
+    Generator& g = v.as_generator();
+    if (g.next >= g.items.size()) return Value::undefined("No first item, sequence was empty.");
+    return g.items[g.next++];
+  }
+  if (name == "last" && v.is_generator()) throw TemplateError("'" + v.type_name() + "' object is not reversible");
   if (name == "first" || name == "last") {
     const List items = iterate(v);
     if (items.empty()) return Value::undefined("No " + name + " item, sequence was empty.");
@@ -244,10 +260,10 @@ Value apply_filter(const std::string& name, const Value& v, CallArgs& a) {
   if (name == "list") return Value::list(iterate(v));
   if (name == "join") return Value(join(v, a));
   if (name == "items") {
-    if (v.is_undefined()) return Value::list({});
+    if (v.is_undefined()) return Value::generator({});
     if (!v.is_dict()) throw TemplateError("items: can only get item pairs from a mapping, got " + v.type_name());
     CallArgs none;
-    return get_attr(v, "items").as_callable().fn(none);
+    return Value::generator(get_attr(v, "items").as_callable().fn(none).as_list());
   }
   if (name == "replace") {
     const Value count = arg_or(a, 2, "count", Value::none());
@@ -260,7 +276,7 @@ Value apply_filter(const std::string& name, const Value& v, CallArgs& a) {
   if (name == "int") return to_int(v, a);
   if (name == "float") return to_float(v, a);
   if (name == "round") return round_value(v, a);
-  if (name == "indent") return Value(indent(to_str(v), a));
+  if (name == "indent") return like(v, indent(to_str(v), a));
   if (name == "dictsort") return dictsort(v, a);
   if (name == "sort") return sorted(v, a);
   if (name == "reverse") {
@@ -269,9 +285,11 @@ Value apply_filter(const std::string& name, const Value& v, CallArgs& a) {
       std::reverse(u.begin(), u.end());
       return Value(pystr::encode(u));
     }
+    const bool reversible = v.is_sequence();  // reversed(list) is an iterator; anything else: list(value) reversed
     List items = iterate(v);
     std::reverse(items.begin(), items.end());
-    return Value::list(std::move(items));
+    return reversible ? Value::generator(std::move(items), v.kind() == Value::Kind::list ? "list_reverseiterator" : "reversed")
+                      : Value::list(std::move(items));
   }
   if (name == "unique") {
     const bool cs = arg_or(a, 0, "case_sensitive", Value(false)).truthy();
@@ -283,7 +301,7 @@ Value apply_filter(const std::string& name, const Value& v, CallArgs& a) {
         out.push_back(item);
       }
     }
-    return Value::list(std::move(out));
+    return Value::generator(std::move(out));
   }
   if (name == "min" || name == "max") return extreme(v, a, name == "max");
   if (name == "sum") {
@@ -326,7 +344,7 @@ bool apply_test(const std::string& name, const Value& v, CallArgs& a) {
   if (name == "true") return v.is_bool() && v.as_bool();
   if (name == "false") return v.is_bool() && !v.as_bool();
   if (name == "callable") return v.is_callable();
-  if (name == "iterable") return v.is_undefined() || v.is_string() || v.is_sequence() || v.is_dict();
+  if (name == "iterable") return v.is_undefined() || v.is_string() || v.is_sequence() || v.is_dict() || v.is_generator();
   if (name == "sequence") return v.is_undefined() || v.is_string() || v.is_sequence() || v.is_dict();
   if (name == "equalto" || name == "eq" || name == "==") return equals(v, other());
   if (name == "ne" || name == "!=") return !equals(v, other());

@@ -47,6 +47,12 @@ Value Value::callable(std::string name, std::function<Value(CallArgs&)> fn) {
   return v;
 }
 
+Value Value::generator(List items, std::string type) {
+  Value v(Kind::generator);
+  v.gen_ = std::make_shared<Generator>(Generator{std::move(type), std::move(items), 0});
+  return v;
+}
+
 Value Value::ns(Dict attrs) {
   Value v(Kind::ns);
   v.ns_ = std::make_shared<Namespace>(Namespace{std::move(attrs)});
@@ -83,6 +89,7 @@ std::string Value::type_name() const {
     case Kind::dict: return "dict";
     case Kind::callable: return "function";
     case Kind::ns: return "Namespace";
+    case Kind::generator: return gen_->type;
   }
   return "object";
 }
@@ -138,9 +145,26 @@ std::string join_repr(const List& items, const char* open, const char* close, bo
 
 }  // namespace
 
+std::string html_escape(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&#34;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
 std::string repr(const Value& v) {
   switch (v.kind()) {
-    case Value::Kind::string: return pystr::repr(v.as_string());
+    case Value::Kind::string:
+      return v.is_markup() ? "Markup(" + pystr::repr(v.as_string()) + ")" : pystr::repr(v.as_string());
     case Value::Kind::undefined: return "";
     case Value::Kind::list: return join_repr(v.as_list(), "[", "]", false);
     case Value::Kind::tuple: return join_repr(v.as_list(), "(", ")", true);
@@ -155,6 +179,9 @@ std::string repr(const Value& v) {
       return out + "}";
     }
     case Value::Kind::ns: return "<Namespace " + repr(Value::dict(v.as_ns().attrs)) + ">";
+    case Value::Kind::generator:
+      throw TemplateError::unsupported("unsupported construct: writing a " + v.type_name() +
+                                       " object as text (jinja2 writes its memory address); add | list");
     default: return to_str(v);
   }
 }
@@ -200,6 +227,7 @@ bool equals(const Value& a, const Value& b) {
     }
     case Value::Kind::callable: return &a.as_callable() == &b.as_callable();
     case Value::Kind::ns: return &a.as_ns() == &b.as_ns();
+    case Value::Kind::generator: return &a.as_generator() == &b.as_generator();
     default: return false;
   }
 }
@@ -231,6 +259,12 @@ List iterate(const Value& v) {
       List keys;
       for (const auto& [k, val] : v.as_dict().items) keys.push_back(k);
       return keys;
+    }
+    case Value::Kind::generator: {
+      Generator& g = v.as_generator();
+      List rest(g.items.begin() + static_cast<std::ptrdiff_t>(g.next), g.items.end());
+      g.next = g.items.size();
+      return rest;
     }
     case Value::Kind::string: {
       List chars;
