@@ -12,8 +12,8 @@ Result<PatternSet> PatternSet::compile(const std::vector<std::string>& patterns,
     const std::string& p = patterns[i];
     if (p.empty())
       return Error{"content_injection.patterns[" + std::to_string(i) + "]", "is empty", "give a non-empty pattern"};
-    std::uint32_t options = PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF;
-    if (literal) options |= PCRE2_LITERAL;
+    // PCRE2_LITERAL refuses PCRE2_UCP; with PCRE2_UTF, caseless matching covers all of Unicode either way.
+    std::uint32_t options = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);
     if (!case_sensitive) options |= PCRE2_CASELESS;
     int code = 0;
     PCRE2_SIZE offset = 0;

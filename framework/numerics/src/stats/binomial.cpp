@@ -40,28 +40,37 @@ double binomial_half_cdf(std::int64_t k, std::int64_t n) {
   if (n < 0) throw std::invalid_argument("binomial_half_cdf: n must be >= 0");
   if (k < 0) return 0.0;
   if (k >= n) return 1.0;
-  // Σ_{i<=k} C(n, i) / 2^n with log C(n, i) from lgamma, accumulated as a log-sum-exp.
-  const double nn = static_cast<double>(n);
-  const double log_half_n = nn * std::log(0.5);
-  double max_term = -INFINITY;
-  for (std::int64_t i = 0; i <= k; ++i) {
-    const double t = std::lgamma(nn + 1) - std::lgamma(static_cast<double>(i) + 1) -
-                     std::lgamma(static_cast<double>(n - i) + 1) + log_half_n;
-    max_term = std::max(max_term, t);
+  const std::int64_t m = std::min(k, n - k - 1);  // the shorter side: P(X <= k) = 1 − P(X <= n−k−1)
+  double tail;
+  if (n <= 16000) {
+    // Σ_{i<=m} C(n, i) by C(n, i+1) = C(n, i)·(n−i)/(i+1) in long double (exact to rounding, no
+    // overflow below 2^16384), times 2^−n.
+    long double term = 1, sum = 1;
+    for (std::int64_t i = 0; i < m; ++i) {
+      term = term * static_cast<long double>(n - i) / static_cast<long double>(i + 1);
+      sum += term;
+    }
+    tail = static_cast<double>(std::ldexp(sum, static_cast<int>(-n)));
+  } else {
+    // log C(n, i) − n log 2 from lgamma, summed as a log-sum-exp.
+    const double nn = static_cast<double>(n);
+    auto log_term = [&](std::int64_t i) {
+      return std::lgamma(nn + 1) - std::lgamma(static_cast<double>(i) + 1) - std::lgamma(static_cast<double>(n - i) + 1) -
+             nn * std::log(2.0);
+    };
+    const double top = log_term(m);  // the largest term of the lower tail (m < n/2)
+    double sum = 0;
+    for (std::int64_t i = 0; i <= m; ++i) sum += std::exp(log_term(i) - top);
+    tail = std::exp(top) * sum;
   }
-  double sum = 0.0;
-  for (std::int64_t i = 0; i <= k; ++i) {
-    const double t = std::lgamma(nn + 1) - std::lgamma(static_cast<double>(i) + 1) -
-                     std::lgamma(static_cast<double>(n - i) + 1) + log_half_n;
-    sum += std::exp(t - max_term);
-  }
-  return std::min(1.0, std::exp(max_term) * sum);
+  return m == k ? tail : 1.0 - tail;
 }
 
 McNemarResult mcnemar_exact(std::int64_t b, std::int64_t c) {
   if (b < 0 || c < 0) throw std::invalid_argument("mcnemar_exact: counts must be >= 0");
   McNemarResult r{b, c, 1.0};
-  if (b + c == 0) return r;
+  // With min(b, c) >= (b + c − 1)/2 the smaller tail holds at least half the mass: p = 1 exactly.
+  if (2 * std::min(b, c) + 1 >= b + c) return r;
   r.p_value = std::min(1.0, 2.0 * binomial_half_cdf(std::min(b, c), b + c));
   return r;
 }
