@@ -1,4 +1,5 @@
-// Plugin entry: the "hf" backend (Hugging Face Qwen2 / Llama checkpoints in libtorch).
+// Plugin entry: the "hf" backend (Hugging Face decoder checkpoints in libtorch: Llama, Mistral,
+// Qwen2, Qwen3, Gemma 2, Gemma 3 text, Phi-3).
 #include "load.hpp"
 
 #include <qrun/plugin.hpp>
@@ -16,5 +17,5 @@ const auto schema = qrun::schema<qrun::hf::HfParams>(
 }  // namespace
 
 QRUN_PLUGIN("hf", "0.1.0",
-            qrun::backend("hf", schema, "Hugging Face Qwen2/Llama checkpoints (safetensors), forward and generate in libtorch",
+            qrun::backend("hf", schema, "Hugging Face Llama/Mistral/Qwen2/Qwen3/Gemma2/Gemma3/Phi3 checkpoints (safetensors), forward and generate in libtorch",
                           qrun::hf::load_hf_model));

@@ -1,6 +1,10 @@
-// config.json / generation_config.json of a Hugging Face Qwen2 or Llama checkpoint -> ModelConfig.
+// config.json / generation_config.json of a Hugging Face checkpoint -> ModelConfig + Arch, for
+// LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM,
+// Gemma3ForCausalLM (text) and Phi3ForCausalLM, in the transformers-4 or -5 form.
 // Fields qrun does not implement are refused by name rather than ignored.
 #pragma once
+
+#include "arch.hpp"
 
 #include <qrun/error.hpp>
 #include <qrun/model.hpp>
@@ -12,7 +16,9 @@ namespace qrun::hf {
 
 struct HfConfig {
   ModelConfig model;
-  std::string torch_dtype;  // "float32", "bfloat16", "float16" ("" when config.json names none)
+  Arch arch;
+  std::string torch_dtype;              // "float32", "bfloat16", "float16" ("" when config.json names none)
+  bool has_generation_eos = false;      // generation_config.json gave eos_token_id
 };
 
 // Parses `folder`/config.json and, when present, `folder`/generation_config.json (eos ids merged).

@@ -8,6 +8,8 @@
 #include <qrun/sha256.hpp>
 
 #include <ATen/Context.h>
+
+#include <algorithm>
 #include <torch/csrc/api/include/torch/version.h>
 
 namespace qrun::hf {
@@ -23,7 +25,7 @@ Result<DType> storage_dtype(const HfParams& p, const HfConfig& cfg, const std::f
   if (!d || (*d != DType::f32 && *d != DType::f16 && *d != DType::bf16)) {
     if (p.dtype == "auto")
       return Error{(folder / "config.json").string() + " torch_dtype", "'" + name + "' is not float32, bfloat16 or float16",
-                   "set the backend's dtype explicitly"};
+                   "set the backend's dtype explicitly", ErrorCode::unsupported};
     return Error{"dtype", "'" + name + "' is not a backend dtype", "use float32, bfloat16, float16 or auto"};
   }
   return *d;
@@ -39,9 +41,28 @@ Result<c10::Device> pick_device(const std::string& name, RunContext& ctx) {
   }
   if (d.is_cuda() && !at::hasCUDA())
     return Error{"device", "'" + name + "' requested but this libtorch has no CUDA device available",
-                 "use device = \"cpu\" or run on a machine with a GPU"};
-  if (!d.is_cpu() && !d.is_cuda()) return Error{"device", "'" + name + "' is not supported", "use cpu or cuda"};
+                 "use device = \"cpu\" or run on a machine with a GPU", ErrorCode::unsupported};
+  if (!d.is_cpu() && !d.is_cuda()) {
+    return Error{"device", "'" + name + "' is not supported", "use cpu or cuda", ErrorCode::unsupported};
+  }
   return d;
+}
+
+// Without generation_config.json's eos_token_id, generate() would stop on config.json's eos only;
+// an instruct model ends its turn with Gemma's <end_of_turn> or Llama 3's <|eot_id|> (which the
+// hub's generation_config.json lists). Those the tokenizer knows are added to the stop ids.
+void add_turn_end_tokens(HfConfig& cfg, const Tokenizer& tok, RunContext& ctx) {
+  if (cfg.has_generation_eos) return;
+  const char* token = nullptr;
+  if (cfg.arch.family == Family::kGemma2 || cfg.arch.family == Family::kGemma3) token = "<end_of_turn>";
+  if (cfg.arch.family == Family::kLlama) token = "<|eot_id|>";
+  if (token == nullptr) return;
+  const auto id = tok.token_to_id(token);
+  auto& eos = cfg.model.eos_token_ids;
+  if (!id || *id >= cfg.model.vocab_size || std::find(eos.begin(), eos.end(), *id) != eos.end()) return;
+  eos.push_back(*id);
+  ctx.info("hf: no eos_token_id in generation_config.json; generation also stops on " + std::string(token) + " (id " +
+           std::to_string(*id) + ")");
 }
 
 }  // namespace
@@ -73,6 +94,7 @@ Result<std::unique_ptr<Model>> load_hf_model(const HfParams& p, RunContext& ctx)
   if (!checkpoint) return checkpoint.error();
   auto tokenizer = load_hf_tokenizer(*folder);
   if (!tokenizer) return tokenizer.error();
+  add_turn_end_tokens(*cfg, **tokenizer, ctx);
 
   ModelSource source;
   source.name = p.path;

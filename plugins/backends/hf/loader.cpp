@@ -1,4 +1,4 @@
-// Loads the tensors transformers' Qwen2ForCausalLM / LlamaForCausalLM state dict holds.
+// Loads the tensors the state dict of transformers' <Family>ForCausalLM holds (arch.hpp's families).
 #include "loader.hpp"
 
 #include <qrun/linear_kind.hpp>
@@ -29,11 +29,11 @@ class TensorSource {
     used_.insert(name);
     if (t->sizes() != at::IntArrayRef(shape))
       return Error{name, "has shape " + shape_str(t->sizes()) + " but config.json implies " + shape_str(shape),
-                   "use the config.json that belongs to this checkpoint"};
+                   "use the config.json that belongs to this checkpoint", ErrorCode::corrupt_input};
     const auto st = t->scalar_type();
     if (st != at::kFloat && st != at::kHalf && st != at::kBFloat16 && st != at::kDouble)
       return Error{name, std::string("has dtype ") + c10::toString(st) + ", expected a floating-point weight",
-                   "use an unquantized checkpoint (or one written by qrun quantize)"};
+                   "use an unquantized checkpoint (or one written by qrun quantize)", ErrorCode::unsupported};
     return t->to(o_.device, to_scalar_type(o_.storage));
   }
   // The named tensor as stored (CPU, checkpoint dtype), for layers rebuilt from their state.
@@ -58,6 +58,7 @@ Result<std::unique_ptr<HfModel>> build_model(const HfConfig& hf, const Checkpoin
   // Not under InferenceMode: the weights must stay ordinary tensors that transforms may edit in
   // place later (they never require grad).
   const ModelConfig& c = hf.model;
+  const Arch& a = hf.arch;
   const auto hidden = c.hidden_size, inter = c.intermediate_size, hd = c.head_dim;
   const auto q_out = c.num_attention_heads * hd, kv_out = c.num_key_value_heads * hd;
   const auto compute = to_scalar_type(options.compute);
@@ -112,29 +113,44 @@ Result<std::unique_ptr<HfModel>> build_model(const HfConfig& hf, const Checkpoin
     return {};
   };
 
+  auto norm = [&](const std::string& name, std::int64_t size, std::vector<at::Tensor>& dst) -> Result<void> {
+    auto w = src.get(name, {size});
+    if (!w) return w.error();
+    dst.push_back(*w);
+    return {};
+  };
+  // Biases: Qwen2 q/k/v; Llama, Qwen3, Gemma q/k/v/o with attention_bias; Llama MLP with mlp_bias.
+  auto has_bias = [&](Proj p) {
+    if (p == kQ || p == kK || p == kV || p == kQKV) return a.qkv_bias;
+    if (p == kO) return a.o_bias;
+    return a.mlp_bias;
+  };
+  // Each projection's [out, in], in forward order.
+  const std::vector<Proj> projs = a.fused_projections ? std::vector<Proj>{kQKV, kO, kGateUp, kDown}
+                                                      : std::vector<Proj>{kQ, kK, kV, kO, kGate, kUp, kDown};
+  std::int64_t out_dims[kProjCount] = {q_out, kv_out, kv_out, hidden, inter, inter, hidden, q_out + 2 * kv_out, 2 * inter};
+  std::int64_t in_dims[kProjCount] = {hidden, hidden, hidden, q_out, hidden, hidden, inter, hidden, hidden};
+
   auto progress = ctx.progress("loading " + source.name, c.num_hidden_layers);
   for (std::int64_t l = 0; l < c.num_hidden_layers; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
-    auto in_norm = src.get(p + "input_layernorm.weight", {hidden});
-    if (!in_norm) return in_norm.error();
-    t.input_norm.push_back(*in_norm);
-    auto post_norm = src.get(p + "post_attention_layernorm.weight", {hidden});
-    if (!post_norm) return post_norm.error();
-    t.post_norm.push_back(*post_norm);
-    const std::int64_t out_dims[kProjCount] = {q_out, kv_out, kv_out, hidden, inter, inter, hidden};
-    const std::int64_t in_dims[kProjCount] = {hidden, hidden, hidden, q_out, hidden, hidden, inter};
-    for (int pr = 0; pr < kProjCount; ++pr) {
-      // Qwen2Attention: bias on q/k/v only; LlamaAttention: attention_bias on q/k/v and o.
-      const bool llama_o = c.architecture == "LlamaForCausalLM" && pr == kO;
-      const bool bias = c.attention_bias && (pr == kQ || pr == kK || pr == kV || llama_o);
-      QRUN_TRY(add_linear(p + proj_suffix(static_cast<Proj>(pr)), out_dims[pr], in_dims[pr], bias));
+    QRUN_TRY(norm(p + "input_layernorm.weight", hidden, t.input_norm));
+    QRUN_TRY(norm(p + "post_attention_layernorm.weight", hidden, t.post_norm));
+    if (a.sandwich_norms) {
+      QRUN_TRY(norm(p + "pre_feedforward_layernorm.weight", hidden, t.pre_ffn_norm));
+      QRUN_TRY(norm(p + "post_feedforward_layernorm.weight", hidden, t.post_ffn_norm));
     }
+    if (a.qk_norm) {
+      QRUN_TRY(norm(p + "self_attn.q_norm.weight", hd, t.q_norm));
+      QRUN_TRY(norm(p + "self_attn.k_norm.weight", hd, t.k_norm));
+    }
+    for (Proj pr : projs) QRUN_TRY(add_linear(p + proj_suffix(pr), out_dims[pr], in_dims[pr], has_bias(pr)));
     progress->advance();
   }
   progress->finish();
-  auto norm = src.get("model.norm.weight", {hidden});
-  if (!norm) return norm.error();
-  t.final_norm = *norm;
+  auto final_norm = src.get("model.norm.weight", {hidden});
+  if (!final_norm) return final_norm.error();
+  t.final_norm = *final_norm;
   if (!c.tie_word_embeddings) QRUN_TRY(add_linear("lm_head", c.vocab_size, hidden, false));
 
   // Every checkpoint tensor must have been used: a leftover means config.json and the weights
@@ -146,9 +162,9 @@ Result<std::unique_ptr<HfModel>> build_model(const HfConfig& hf, const Checkpoin
     if (name.ends_with("rotary_emb.inv_freq")) continue;
     return Error{checkpoint.files().front().string() + " tensor '" + name + "'",
                  "is not part of a " + c.architecture + " with this config.json",
-                 "use the config.json that belongs to this checkpoint"};
+                 "use the config.json that belongs to this checkpoint", ErrorCode::corrupt_input};
   }
-  return std::make_unique<HfModel>(c, std::move(tokenizer), std::move(source), options.device, options.storage,
+  return std::make_unique<HfModel>(c, a, std::move(tokenizer), std::move(source), options.device, options.storage,
                                    options.compute, std::move(t), std::move(linears));
 }
 
