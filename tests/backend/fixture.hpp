@@ -11,6 +11,10 @@
 #include <memory>
 #include <string>
 
+namespace qrun {
+class Registry;
+}
+
 namespace qrun::test {
 
 // The hf backend on a folder (CPU unless `device` says otherwise). Fails the test if loading fails.
@@ -20,6 +24,8 @@ std::unique_ptr<Model> load_model(const std::filesystem::path& folder, const std
 Result<std::unique_ptr<Model>> try_load_model(const std::filesystem::path& folder, const std::string& dtype = "float32",
                                               const std::string& device = "cpu");
 RunContext& test_context();
+// The product plugins (QRUN_PLUGIN_PATH): quantizers, metrics and the linear kinds they register.
+const Registry& plugin_registry();
 
 // A tensor from a golden safetensors file.
 at::Tensor golden_tensor(const std::filesystem::path& file, const std::string& name);
