@@ -204,9 +204,9 @@ int run_eval(const std::vector<std::string>& args, const GlobalOptions& global) 
   } catch (const ErrorException& e) {
     return report_error(e.error());
   } catch (const c10::Error& e) {
-    return report_error(Error{"qrun eval", e.what_without_backtrace(), "check the model, metric and options"});
+    return report_error(Error{"qrun eval", e.what_without_backtrace(), "check the model, metric and options", ErrorCode::internal});
   } catch (const std::exception& e) {
-    return report_error(Error{"qrun eval", e.what(), "check the model, metric and options"});
+    return report_error(Error{"qrun eval", e.what(), "check the model, metric and options", ErrorCode::internal});
   }
 }
 

@@ -96,9 +96,9 @@ int run_generate(const std::vector<std::string>& args, const GlobalOptions& glob
   } catch (const ErrorException& e) {
     return report_error(e.error());
   } catch (const c10::Error& e) {
-    return report_error(Error{"qrun generate", e.what_without_backtrace(), "check the model and options"});
+    return report_error(Error{"qrun generate", e.what_without_backtrace(), "check the model and options", ErrorCode::internal});
   } catch (const std::exception& e) {
-    return report_error(Error{"qrun generate", e.what(), "check the model and options"});
+    return report_error(Error{"qrun generate", e.what(), "check the model and options", ErrorCode::internal});
   }
 }
 

@@ -77,12 +77,15 @@ int run_verify(const std::vector<std::string>& args, const GlobalOptions&) {
   nlohmann::json j;
   {
     std::ifstream in(manifest_path);
-    if (!in) return report_error(Error{manifest_path.string(), "cannot be read", "give the file qrun hash --out wrote"});
+    if (!in) {
+      return report_error(Error{manifest_path.string(), "cannot be read", "give the file qrun hash --out wrote",
+                                fs::exists(manifest_path) ? ErrorCode::io : ErrorCode::not_found});
+    }
     try {
       in >> j;
     } catch (const nlohmann::json::exception& e) {
       return report_error(Error{manifest_path.string(), std::string("is not JSON: ") + e.what(),
-                                "rewrite it with qrun hash --out"});
+                                "rewrite it with qrun hash --out", ErrorCode::corrupt_input});
     }
   }
   auto expected = forensics::parse_manifest(j, manifest_path.string());

@@ -138,7 +138,7 @@ Result<void> write_text(const std::filesystem::path& path, const std::string& te
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text;
   out.close();
-  if (!out) return Error{path.string(), "write failed", "check free disk space and permissions"};
+  if (!out) return Error{path.string(), "write failed", "check free disk space and permissions", ErrorCode::io};
   return {};
 }
 
@@ -204,7 +204,7 @@ Result<void> make_model(const std::filesystem::path& out, std::uint64_t seed) {
   const auto parent = out.has_parent_path() ? out.parent_path() : std::filesystem::path(".");
   const auto tmp = parent / ("." + out.filename().string() + ".tmp." + std::to_string(::getpid()));
   std::filesystem::create_directories(tmp, ec);
-  if (ec) return Error{tmp.string(), "cannot create: " + ec.message(), "check that the parent folder is writable"};
+  if (ec) return Error{tmp.string(), "cannot create: " + ec.message(), "check that the parent folder is writable", ErrorCode::io};
   auto cleanup_on_error = [&](Result<void> r) -> Result<void> {
     if (!r) std::filesystem::remove_all(tmp, ec);
     return r;
@@ -221,7 +221,7 @@ Result<void> make_model(const std::filesystem::path& out, std::uint64_t seed) {
   std::filesystem::rename(tmp, out, ec);
   if (ec) {
     std::filesystem::remove_all(tmp, ec);
-    return Error{out.string(), "cannot move the finished model into place", "check permissions"};
+    return Error{out.string(), "cannot move the finished model into place", "check permissions", ErrorCode::io};
   }
   return {};
 }
@@ -243,7 +243,7 @@ int run_make_model(const std::vector<std::string>& args, const GlobalOptions& /*
     auto r = make_model(out, vm["seed"].as<std::uint64_t>());
     if (!r) return report_error(r.error());
   } catch (const std::exception& e) {
-    return report_error(Error{"qrun make-model", e.what(), "report this as a bug"});
+    return report_error(Error{"qrun make-model", e.what(), "report this as a bug", ErrorCode::internal});
   }
   std::cout << "wrote " << out.string() << " (Qwen2ForCausalLM, preset " << preset << ")\n";
   return 0;

@@ -89,7 +89,7 @@ Result<void> apply_transform(const Registry& registry, const std::string& name, 
   } catch (const ErrorException& e) {
     return e.error().within(name);
   } catch (const std::exception& e) {
-    return Error{name, std::string("failed: ") + e.what(), "report this with the command line that caused it"};
+    return Error{name, std::string("failed: ") + e.what(), "report this with the command line that caused it", ErrorCode::internal};
   }
   if (!r) return r.error().within(name);
   nlohmann::json p = nlohmann::json::object();
@@ -151,7 +151,7 @@ fs::path temp_name(const fs::path& out) { return out.string() + ".tmp-" + std::t
 Result<void> write_text(const fs::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
   out << text;
-  if (!out) return Error{path.string(), "cannot be written", "check the --out folder's permissions and free space"};
+  if (!out) return Error{path.string(), "cannot be written", "check the --out folder's permissions and free space", ErrorCode::io};
   return {};
 }
 

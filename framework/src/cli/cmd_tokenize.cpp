@@ -25,7 +25,10 @@ Result<std::string> read_input(const std::string& source) {
     return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   }
   std::ifstream in(source, std::ios::binary);
-  if (!in) return Error{source, "cannot be opened", "check the --text path (or pass - to read stdin)"};
+  if (!in) {
+    return Error{source, "cannot be opened", "check the --text path (or pass - to read stdin)",
+                 std::filesystem::exists(source) ? ErrorCode::io : ErrorCode::not_found};
+  }
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();

@@ -49,7 +49,7 @@ int run_reporting_errors(const std::string& command, const std::function<int()>&
   } catch (const ErrorException& e) {
     return report_error(e.error());
   } catch (const std::exception& e) {
-    return report_error(Error{command, e.what(), "report this with the command line that caused it"});
+    return report_error(Error{command, e.what(), "report this with the command line that caused it", ErrorCode::internal});
   }
 }
 

@@ -175,11 +175,11 @@ int run_main(int argc, char** argv) {
   } catch (const ErrorException& e) {
     return report_error(e.error());
   } catch (const c10::Error& e) {
-    return report_error(Error{thing, std::string("torch error: ") + e.what_without_backtrace(), fix});
+    return report_error(Error{thing, std::string("torch error: ") + e.what_without_backtrace(), fix, ErrorCode::internal});
   } catch (const std::exception& e) {
-    return report_error(Error{thing, std::string("unexpected error: ") + e.what(), fix});
+    return report_error(Error{thing, std::string("unexpected error: ") + e.what(), fix, ErrorCode::internal});
   } catch (...) {
-    return report_error(Error{thing, "unexpected non-standard exception", fix});
+    return report_error(Error{thing, "unexpected non-standard exception", fix, ErrorCode::internal});
   }
 }
 

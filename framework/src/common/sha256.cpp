@@ -95,7 +95,10 @@ std::string sha256_hex(std::string_view bytes) {
 
 Result<std::string> sha256_file(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
-  if (!in) return Error{file.string(), "cannot open for hashing", "check that the file exists and is readable"};
+  if (!in) {
+    return Error{file.string(), "cannot open for hashing", "check that the file exists and is readable",
+                 std::filesystem::exists(file) ? ErrorCode::io : ErrorCode::not_found};
+  }
   Sha256 s;
   std::vector<char> buf(1 << 20);
   while (in) {
@@ -103,7 +106,7 @@ Result<std::string> sha256_file(const std::filesystem::path& file) {
     const auto got = in.gcount();
     if (got > 0) s.update(reinterpret_cast<const unsigned char*>(buf.data()), static_cast<std::size_t>(got));
   }
-  if (in.bad()) return Error{file.string(), "read error while hashing", "check the disk"};
+  if (in.bad()) return Error{file.string(), "read error while hashing", "check the disk", ErrorCode::io};
   return s.hex();
 }
 

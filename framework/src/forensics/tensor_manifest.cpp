@@ -18,13 +18,15 @@ namespace qrun::forensics {
 Result<std::vector<TensorDigest>> hash_checkpoint(const fs::path& folder) {
   std::error_code ec;
   if (!fs::is_directory(folder, ec))
-    return Error{folder.string(), "is not a folder", "give the checkpoint folder holding *.safetensors files"};
+    return Error{folder.string(), "is not a folder", "give the checkpoint folder holding *.safetensors files",
+                 fs::exists(folder, ec) ? ErrorCode::invalid_argument : ErrorCode::not_found};
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(folder, ec))
     if (e.is_regular_file() && e.path().extension() == ".safetensors") files.push_back(e.path());
-  if (ec) return Error{folder.string(), "cannot be listed (" + ec.message() + ")", "check the folder's permissions"};
+  if (ec) return Error{folder.string(), "cannot be listed (" + ec.message() + ")", "check the folder's permissions", ErrorCode::io};
   if (files.empty())
-    return Error{folder.string(), "holds no *.safetensors file", "give a checkpoint folder (model.safetensors)"};
+    return Error{folder.string(), "holds no *.safetensors file", "give a checkpoint folder (model.safetensors)",
+                 ErrorCode::not_found};
   std::sort(files.begin(), files.end());
   std::vector<TensorDigest> out;
   std::map<std::string, std::string> seen;  // tensor name -> file
@@ -35,7 +37,7 @@ Result<std::vector<TensorDigest>> hash_checkpoint(const fs::path& folder) {
       const std::string fname = file.filename().string();
       if (auto it = seen.find(e.name); it != seen.end())
         return Error{file.string(), "tensor " + e.name + " is also in " + it->second,
-                     "remove the duplicate shard from the folder"};
+                     "remove the duplicate shard from the folder", ErrorCode::corrupt_input};
       seen.emplace(e.name, fname);
       auto t = st->load(e.name);
       if (!t) return t.error();
@@ -57,7 +59,7 @@ nlohmann::json manifest_json(const std::vector<TensorDigest>& digests, const std
 
 Result<std::vector<TensorDigest>> parse_manifest(const nlohmann::json& j, const std::string& thing) {
   const Error not_manifest{thing, "is not a qrun tensor manifest (format/version/tensors)",
-                           "write one with qrun hash --model M --out MANIFEST.json"};
+                           "write one with qrun hash --model M --out MANIFEST.json", ErrorCode::corrupt_input};
   if (!j.is_object() || j.value("format", "") != kManifestFormat || !j.contains("tensors") ||
       !j["tensors"].is_object())
     return not_manifest;
@@ -65,7 +67,7 @@ Result<std::vector<TensorDigest>> parse_manifest(const nlohmann::json& j, const 
     return Error{thing, "has manifest version " + (j.contains("version") ? j["version"].dump() : std::string("(none)")) +
                             ", this qrun reads " +
                             std::to_string(kManifestVersion),
-                 "rewrite it with this qrun's qrun hash"};
+                 "rewrite it with this qrun's qrun hash", ErrorCode::unsupported};
   std::vector<TensorDigest> out;
   for (const auto& item : j["tensors"].items()) {
     const std::string& name = item.key();
@@ -73,13 +75,15 @@ Result<std::vector<TensorDigest>> parse_manifest(const nlohmann::json& j, const 
     const std::string where = thing + " tensors." + name;
     if (!v.is_object() || !v.contains("sha256") || !v["sha256"].is_string() || !v.contains("dtype") ||
         !v["dtype"].is_string() || !v.contains("shape") || !v["shape"].is_array())
-      return Error{where, "lacks sha256, dtype or shape", "rewrite the manifest with qrun hash"};
+      return Error{where, "lacks sha256, dtype or shape", "rewrite the manifest with qrun hash", ErrorCode::corrupt_input};
     TensorDigest d;
     d.name = name;
     d.file = v.value("file", "");
     d.dtype = v["dtype"].get<std::string>();
     for (const auto& s : v["shape"]) {
-      if (!s.is_number_integer()) return Error{where + ".shape", "holds a non-integer", "rewrite the manifest with qrun hash"};
+      if (!s.is_number_integer()) {
+        return Error{where + ".shape", "holds a non-integer", "rewrite the manifest with qrun hash", ErrorCode::corrupt_input};
+      }
       d.shape.push_back(s.get<std::int64_t>());
     }
     d.sha256 = v["sha256"].get<std::string>();

@@ -102,16 +102,16 @@ struct Registry::Impl {
     try {
       Result<std::unique_ptr<Product>> made = std::get<Factory>(entry.factory)(*validated);
       if (!made) return made.error().within(id, ": ");
-      if (!*made) return Error{id, "its factory returned no object", "report this bug in " + where};
+      if (!*made) return Error{id, "its factory returned no object", "report this bug in " + where, ErrorCode::internal};
       return made;
     } catch (const ErrorException& e) {
       return e.error().within(id, ": ");
     } catch (const c10::Error& e) {
       return Error{id, std::string("could not be created: ") + e.what_without_backtrace(),
-                   "check its parameters; if they are right, this is a bug in " + where};
+                   "check its parameters; if they are right, this is a bug in " + where, ErrorCode::internal};
     } catch (const std::exception& e) {
       return Error{id, std::string("could not be created: ") + e.what(),
-                   "check its parameters; if they are right, this is a bug in " + where};
+                   "check its parameters; if they are right, this is a bug in " + where, ErrorCode::internal};
     }
   }
 };
@@ -131,8 +131,10 @@ Registry Registry::load(const std::vector<std::filesystem::path>& dirs) {
     if (std::find(seen.begin(), seen.end(), canonical) != seen.end()) continue;
     seen.push_back(canonical);
     if (!fs::is_directory(dir, ec)) {
-      (void)registry.impl_->refuse(Error{dir.string(), fs::exists(dir, ec) ? "is not a folder" : "plugin folder does not exist",
-                                         "check --plugin-path and QRUN_PLUGIN_PATH"});
+      const bool exists = fs::exists(dir, ec);
+      (void)registry.impl_->refuse(Error{dir.string(), exists ? "is not a folder" : "plugin folder does not exist",
+                                         "check --plugin-path and QRUN_PLUGIN_PATH",
+                                         exists ? ErrorCode::invalid_argument : ErrorCode::not_found});
       continue;
     }
     std::vector<fs::path> files;
@@ -165,7 +167,8 @@ Result<void> Registry::load_library(const std::filesystem::path& file) {
                  boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
   } catch (const boost::dll::fs::system_error& e) {
     return impl.refuse(Error{thing, "cannot be opened: " + open_failure_reason(e.what(), thing),
-                             "rebuild it against this qrun and the libraries it needs, or remove it from the plugin folder"});
+                             "rebuild it against this qrun and the libraries it needs, or remove it from the plugin folder",
+                             ErrorCode::unsupported});
   }
 
   // 2. It exports the entry point.
@@ -185,7 +188,7 @@ Result<void> Registry::load_library(const std::filesystem::path& file) {
     return impl.refuse(Error{thing,
                              "built for plugin API " + std::to_string(info->api_version) + ", this qrun loads API " +
                                  std::to_string(QRUN_PLUGIN_API_VERSION),
-                             "rebuild it against this qrun"});
+                             "rebuild it against this qrun", ErrorCode::unsupported});
   }
   const std::string id = info->id ? info->id : "";
   if (id.empty()) return impl.refuse(Error{thing, "declares no plugin id", "define the plugin with QRUN_PLUGIN(\"<id>\", ...)"});
@@ -198,7 +201,7 @@ Result<void> Registry::load_library(const std::filesystem::path& file) {
                              "plugin '" + id + "' was built against torch " +
                                  (plugin_torch.empty() ? std::string("(unknown)") : plugin_torch) +
                                  ", this qrun uses torch " + host_torch,
-                             "rebuild it against the torch this qrun uses"});
+                             "rebuild it against the torch this qrun uses", ErrorCode::unsupported});
   }
 
   // 5. The registration callback exists.
@@ -220,12 +223,13 @@ Result<void> Registry::load_library(const std::filesystem::path& file) {
     info->register_factories(staging);
   } catch (const c10::Error& e) {
     return impl.refuse(Error{thing, "plugin '" + id + "' threw while registering: " + e.what_without_backtrace(),
-                             fix_registration});
+                             fix_registration, ErrorCode::internal});
   } catch (const std::exception& e) {
-    return impl.refuse(Error{thing, "plugin '" + id + "' threw while registering: " + e.what(), fix_registration});
+    return impl.refuse(Error{thing, "plugin '" + id + "' threw while registering: " + e.what(), fix_registration,
+                             ErrorCode::internal});
   } catch (...) {
     return impl.refuse(Error{thing, "plugin '" + id + "' threw a non-standard exception while registering",
-                             fix_registration});
+                             fix_registration, ErrorCode::internal});
   }
 
   // 7. Component names are non-empty and unique, within the library and across libraries.
@@ -302,7 +306,7 @@ Result<const ComponentInfo*> Registry::find(std::string_view name, Kind kind) co
   fix += same_kind.empty() ? "build the plugins, or" : available + "; for a plugin in another folder,";
   fix += " load its folder with --plugin-path DIR or QRUN_PLUGIN_PATH=DIR (an experiment: [experiment] "
          "plugin_path = [\"DIR\"]); `qrun plugins` lists what is loaded";
-  return Error{std::string(name), "unknown " + wanted + refused, fix};
+  return Error{std::string(name), "unknown " + wanted + refused, fix, ErrorCode::not_found};
 }
 
 const LoadedPlugin* Registry::plugin_of(std::string_view component) const {

@@ -157,7 +157,7 @@ Result<std::unique_ptr<Tokenizer>> load_hf_tokenizer(const std::filesystem::path
   const std::filesystem::path file = model_dir / "tokenizer.json";
   if (!std::filesystem::exists(file)) {
     return Error{file.string(), "does not exist",
-                 "point --model at a Hugging Face model folder that contains tokenizer.json"};
+                 "point --model at a Hugging Face model folder that contains tokenizer.json", ErrorCode::not_found};
   }
   auto doc = tok::read_json_file(file);
   if (!doc.ok()) return doc.error();

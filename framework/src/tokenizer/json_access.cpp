@@ -33,7 +33,8 @@ bool has_kind(const Json& v, Json::value_t kind) {
 Result<Json> read_json_file(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) {
-    return Error{file.string(), "cannot be opened", "check that the model folder holds this file"};
+    return Error{file.string(), "cannot be opened", "check that the model folder holds this file",
+                 std::filesystem::exists(file) ? ErrorCode::io : ErrorCode::not_found};
   }
   std::ostringstream text;
   text << in.rdbuf();
@@ -43,7 +44,7 @@ Result<Json> read_json_file(const std::filesystem::path& file) {
     return Json::parse(text.str());
   } catch (const Json::parse_error& e) {
     return Error{file.string(), "is not valid JSON (byte " + std::to_string(e.byte) + ": " + e.what() + ")",
-                 "restore the file from the model's original download"};
+                 "restore the file from the model's original download", ErrorCode::corrupt_input};
   }
 }
 
@@ -84,7 +85,8 @@ Result<bool> bool_member(const Json& obj, const JsonWhere& where, std::string_vi
 Error unsupported(const JsonWhere& where, std::string_view value, std::string_view supported) {
   return where.error("\"" + std::string(value) + "\" is not supported (qrun supports: " + std::string(supported) + ")",
                      "use a model whose tokenizer.json uses only supported components, or add this one in "
-                     "framework/src/tokenizer/");
+                     "framework/src/tokenizer/",
+                     ErrorCode::unsupported);
 }
 
 }  // namespace qrun::tok

@@ -23,8 +23,9 @@ struct JsonWhere {
     return {file, path.empty() ? std::string(k) : path + "." + std::string(k)};
   }
   JsonWhere index(std::size_t i) const { return {file, path + "[" + std::to_string(i) + "]"}; }
-  Error error(std::string reason, std::string fix) const {
-    return Error{path.empty() ? file : file + " " + path, std::move(reason), std::move(fix)};
+  // A malformed entry of the file (corrupt_input unless told otherwise).
+  Error error(std::string reason, std::string fix, ErrorCode code = ErrorCode::corrupt_input) const {
+    return Error{path.empty() ? file : file + " " + path, std::move(reason), std::move(fix), code};
   }
 };
 

@@ -52,7 +52,9 @@ const icu::Normalizer2* icu_instance(Normalizer::Kind kind) {
 
 std::string unicode_normalize(const std::string& text, Normalizer::Kind kind) {
   const icu::Normalizer2* n = icu_instance(kind);
-  if (n == nullptr) throw ErrorException(Error{"ICU", "has no Unicode normalization data", "reinstall libicu"});
+  if (n == nullptr) {
+    throw ErrorException(Error{"ICU", "has no Unicode normalization data", "reinstall libicu", ErrorCode::unsupported});
+  }
   UErrorCode status = U_ZERO_ERROR;
   if (n->isNormalizedUTF8(icu::StringPiece(text.data(), static_cast<int32_t>(text.size())), status) &&
       U_SUCCESS(status)) {

@@ -62,7 +62,7 @@ Result<void> PreTokenizer::add(const Json& value, const JsonWhere& where) {
     auto source = string_member(**pattern, pw, literal ? "String" : "Regex");
     if (!source.ok()) return source.error();
     auto regex = Regex::compile(*source, literal);
-    if (!regex.ok()) return pw.error(regex.error().reason, regex.error().fix);
+    if (!regex.ok()) return pw.error(regex.error().reason, regex.error().fix, regex.error().code);
     step.regex = *regex;
     auto behavior = string_member(value, where, "behavior");
     if (!behavior.ok()) return behavior.error();

@@ -88,7 +88,7 @@ Result<std::shared_ptr<const Regex>> Regex::compile(const std::string& pattern, 
     return Error{"regex \"" + pattern + "\"",
                  "PCRE2 cannot compile it at offset " + std::to_string(error_offset) + ": " +
                      reinterpret_cast<const char*>(message),
-                 "use a pattern both Oniguruma and PCRE2 accept"};
+                 "use a pattern both Oniguruma and PCRE2 accept", ErrorCode::unsupported};
   }
   pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // optional: without JIT, matching is interpreted
   std::shared_ptr<Regex> r(new Regex());

@@ -23,26 +23,28 @@ Result<Checkpoint> Checkpoint::open(const std::filesystem::path& folder) {
   }
   if (!std::filesystem::exists(index))
     return Error{folder.string(), "has neither model.safetensors nor model.safetensors.index.json",
-                 "point to a Hugging Face model folder with safetensors weights (convert .bin checkpoints first)"};
+                 "point to a Hugging Face model folder with safetensors weights (convert .bin checkpoints first)",
+                 ErrorCode::not_found};
   nlohmann::json j;
   try {
     std::ifstream in(index, std::ios::binary);
     j = nlohmann::json::parse(in);
   } catch (const nlohmann::json::exception& e) {
-    return Error{index.string(), std::string("invalid JSON (") + e.what() + ")", "re-download the file"};
+    return Error{index.string(), std::string("invalid JSON (") + e.what() + ")", "re-download the file", ErrorCode::corrupt_input};
   }
   if (!j.is_object() || !j.contains("weight_map") || !j.at("weight_map").is_object())
-    return Error{index.string() + " weight_map", "missing or not an object", "re-download the file"};
+    return Error{index.string() + " weight_map", "missing or not an object", "re-download the file", ErrorCode::corrupt_input};
   std::map<std::string, std::size_t> file_index;
   for (const auto& [tensor, file_json] : j.at("weight_map").items()) {
     if (!file_json.is_string())
-      return Error{index.string() + " weight_map['" + tensor + "']", "is not a file name", "re-download the file"};
+      return Error{index.string() + " weight_map['" + tensor + "']", "is not a file name", "re-download the file",
+                   ErrorCode::corrupt_input};
     const std::string file = file_json.get<std::string>();
     // Shards must be plain names inside the folder (no paths: the index is untrusted input).
     if (file.empty() || file.find('/') != std::string::npos || file.find('\\') != std::string::npos ||
         file == "." || file == "..")
       return Error{index.string() + " weight_map['" + tensor + "']", "shard '" + file + "' is not a plain file name",
-                   "re-download the file"};
+                   "re-download the file", ErrorCode::corrupt_input};
     auto it = file_index.find(file);
     if (it == file_index.end()) {
       auto f = SafetensorsFile::open(folder / file);
@@ -53,7 +55,8 @@ Result<Checkpoint> Checkpoint::open(const std::filesystem::path& folder) {
     }
     if (c.files_[it->second].find(tensor) == nullptr)
       return Error{(folder / file).string() + " tensor '" + tensor + "'",
-                   "listed in model.safetensors.index.json but absent from the shard", "re-download the checkpoint"};
+                   "listed in model.safetensors.index.json but absent from the shard", "re-download the checkpoint",
+                   ErrorCode::corrupt_input};
     c.where_[tensor] = it->second;
   }
   return c;
@@ -76,7 +79,8 @@ Result<at::Tensor> Checkpoint::load(const std::string& name) const {
   auto it = where_.find(name);
   if (it == where_.end())
     return Error{folder_.string() + " tensor '" + name + "'", "missing from the checkpoint",
-                 "use a checkpoint that matches config.json (" + std::to_string(where_.size()) + " tensors present)"};
+                 "use a checkpoint that matches config.json (" + std::to_string(where_.size()) + " tensors present)",
+                 ErrorCode::not_found};
   return files_[it->second].load(name);
 }
 

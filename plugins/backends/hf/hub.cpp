@@ -91,7 +91,7 @@ Result<long> http_get(const std::string& id, const std::string& url, const std::
   t.label = "download " + dest.filename().string();
   t.file = std::fopen(tmp.c_str(), "wb");
   if (t.file == nullptr)
-    return Error{tmp.string(), "cannot create file", "check that the hub cache folder is writable (HF_HOME)"};
+    return Error{tmp.string(), "cannot create file", "check that the hub cache folder is writable (HF_HOME)", ErrorCode::io};
   CURL* curl = curl_easy_init();
   struct curl_slist* headers = nullptr;
   const std::string token = env("HF_TOKEN");
@@ -118,16 +118,16 @@ Result<long> http_get(const std::string& id, const std::string& url, const std::
   if (t.progress) t.progress->finish();
   if (rc != CURLE_OK) {
     std::filesystem::remove(tmp);
-    return Error{url, std::string("download failed: ") + curl_easy_strerror(rc), download_fix(id)};
+    return Error{url, std::string("download failed: ") + curl_easy_strerror(rc), download_fix(id), ErrorCode::io};
   }
   if (status != 200 || !write_ok) {
     std::filesystem::remove(tmp);
-    if (!write_ok) return Error{dest.string(), "write failed (disk full?)", "free disk space and retry"};
+    if (!write_ok) return Error{dest.string(), "write failed (disk full?)", "free disk space and retry", ErrorCode::io};
     return status;
   }
   std::error_code ec;
   std::filesystem::rename(tmp, dest, ec);
-  if (ec) return Error{dest.string(), "cannot move download into place: " + ec.message(), "check permissions"};
+  if (ec) return Error{dest.string(), "cannot move download into place: " + ec.message(), "check permissions", ErrorCode::io};
   if (commit != nullptr) *commit = t.commit;
   return status;
 }
@@ -138,15 +138,15 @@ Result<std::filesystem::path> download(const std::string& id, RunContext& ctx) {
   const auto staging = repo / "snapshots" / ".qrun-download";
   std::error_code ec;
   std::filesystem::create_directories(staging, ec);
-  if (ec) return Error{staging.string(), "cannot create: " + ec.message(), "set HF_HOME to a writable folder"};
+  if (ec) return Error{staging.string(), "cannot create: " + ec.message(), "set HF_HOME to a writable folder", ErrorCode::io};
   const std::string base = "https://huggingface.co/" + id + "/resolve/main/";
   auto status_error = [&](const std::string& file, long status) {
     if (status == 401 || status == 403)
       return Error{id, "the hub refused " + file + " (HTTP " + std::to_string(status) + "): gated or private model",
-                   "accept the licence on huggingface.co and set HF_TOKEN to a token with read access"};
+                   "accept the licence on huggingface.co and set HF_TOKEN to a token with read access", ErrorCode::io};
     if (status == 404)
-      return Error{id, file + " not found on the hub (HTTP 404)", "check the model id's spelling"};
-    return Error{id, "the hub answered HTTP " + std::to_string(status) + " for " + file, download_fix(id)};
+      return Error{id, file + " not found on the hub (HTTP 404)", "check the model id's spelling", ErrorCode::not_found};
+    return Error{id, "the hub answered HTTP " + std::to_string(status) + " for " + file, download_fix(id), ErrorCode::io};
   };
   ctx.info("downloading " + id + " from huggingface.co into " + repo.string());
   std::string commit;
@@ -174,7 +174,8 @@ Result<std::filesystem::path> download(const std::string& id, RunContext& ctx) {
       std::ifstream in(staging / "model.safetensors.index.json");
       j = nlohmann::json::parse(in);
     } catch (const nlohmann::json::exception& e) {
-      return Error{id + " model.safetensors.index.json", std::string("invalid JSON (") + e.what() + ")", download_fix(id)};
+      return Error{id + " model.safetensors.index.json", std::string("invalid JSON (") + e.what() + ")", download_fix(id),
+                   ErrorCode::corrupt_input};
     }
     std::vector<std::string> shards;
     if (j.contains("weight_map") && j["weight_map"].is_object())
@@ -183,7 +184,8 @@ Result<std::filesystem::path> download(const std::string& id, RunContext& ctx) {
           shards.push_back(f.get<std::string>());
     for (const auto& f : shards) {
       if (f.find('/') != std::string::npos || f == "..")
-        return Error{id + " model.safetensors.index.json", "shard name '" + f + "' is not a plain file name", download_fix(id)};
+        return Error{id + " model.safetensors.index.json", "shard name '" + f + "' is not a plain file name", download_fix(id),
+                     ErrorCode::corrupt_input};
       auto s = http_get(id, base + f, staging / f, ctx, nullptr);
       if (!s) return s.error();
       if (*s != 200) return status_error(f, *s);
@@ -195,7 +197,7 @@ Result<std::filesystem::path> download(const std::string& id, RunContext& ctx) {
   const auto snapshot = repo / "snapshots" / commit;
   std::filesystem::remove_all(snapshot, ec);
   std::filesystem::rename(staging, snapshot, ec);
-  if (ec) return Error{snapshot.string(), "cannot move download into place: " + ec.message(), "check permissions"};
+  if (ec) return Error{snapshot.string(), "cannot move download into place: " + ec.message(), "check permissions", ErrorCode::io};
   std::filesystem::create_directories(repo / "refs", ec);
   {
     std::ofstream ref(repo / "refs" / "main.tmp", std::ios::trunc);
@@ -241,19 +243,19 @@ Result<std::filesystem::path> resolve_model(const std::string& ref, RunContext& 
   if (std::filesystem::is_directory(ref, ec)) return std::filesystem::path(ref);
   if (!is_hub_id(ref))
     return Error{"path '" + ref + "'", "is neither a folder nor a hub id (ORG/NAME)",
-                 "give an existing model folder or a hub id such as Qwen/Qwen2.5-0.5B-Instruct"};
+                 "give an existing model folder or a hub id such as Qwen/Qwen2.5-0.5B-Instruct", ErrorCode::not_found};
   if (auto snap = cached_snapshot(ref)) {
     ctx.debug("model " + ref + " found in the hub cache: " + snap->string());
     return *snap;
   }
   if (env_true("HF_HUB_OFFLINE"))
     return Error{ref, "not in the hub cache (" + hub_cache_dir().string() + ") and HF_HUB_OFFLINE is set",
-                 "run `huggingface-cli download " + ref + "` with network access, or unset HF_HUB_OFFLINE"};
+                 "run `huggingface-cli download " + ref + "` with network access, or unset HF_HUB_OFFLINE", ErrorCode::not_found};
 #ifdef QRUN_WITH_CURL
   return download(ref, ctx);
 #else
   return Error{ref, "not in the hub cache (" + hub_cache_dir().string() + ") and this qrun was built without libcurl",
-               "run `huggingface-cli download " + ref + "`, or set path to a local model folder"};
+               "run `huggingface-cli download " + ref + "`, or set path to a local model folder", ErrorCode::not_found};
 #endif
 }
 

@@ -114,7 +114,8 @@ qrun::Result<std::shared_ptr<qrun::LinearImpl>> load(const qrun::LinearState& st
   if (c.bits < 2 || c.bits > 8 || shape.size() != 2 || s->dim() != 2 || s->size(0) != shape[0] ||
       shape[1] % s->size(1) != 0 || qw->numel() != (shape[0] * shape[1] * c.bits + 7) / 8 ||
       c.symmetric == z.defined())
-    return qrun::Error{st.name, "rtn tensors and metadata disagree", "rewrite the checkpoint with qrun quantize"};
+    return qrun::Error{st.name, "rtn tensors and metadata disagree", "rewrite the checkpoint with qrun quantize",
+                       qrun::ErrorCode::corrupt_input};
   auto d = [&](const at::Tensor& t) { return t.defined() ? t.to(st.device) : t; };
   return std::shared_ptr<qrun::LinearImpl>(std::make_shared<RtnLinear>(
       d(*qw), d(*s), d(z), d(st.find("bias")), c, shape[0], shape[1], st.compute));

@@ -12,7 +12,8 @@ std::string str(std::int64_t v) { return std::to_string(v); }
 Result<std::string> read_file(const std::filesystem::path& file, const std::string& thing) {
   std::ifstream f(file, std::ios::binary);
   if (!f)
-    return Error{file.string(), "cannot be opened", "check the dataset path (" + thing + " needs a text file such as wiki.test.raw)"};
+    return Error{file.string(), "cannot be opened", "check the dataset path (" + thing + " needs a text file such as wiki.test.raw)",
+                 std::filesystem::exists(file) ? ErrorCode::io : ErrorCode::not_found};
   std::ostringstream s;
   s << f.rdbuf();
   return s.str();

@@ -240,21 +240,22 @@ Result<std::optional<LayerCodes>> layer_codes(const LinearImpl& layer, const std
   if (kind == "int8") {
     if (!weight.defined() || weight.scalar_type() != at::kChar || weight.numel() != out * in)
       return Error{name + ".weight", "is not the int8 [" + std::to_string(out) + ", " + std::to_string(in) + "] CB of an int8 layer",
-                   "report this as a bug in the layer's state()"};
+                   "report this as a bug in the layer's state()", ErrorCode::internal};
     return std::optional<LayerCodes>(LayerCodes{{BoxMethod::int8, kDefaultBlocksize4bit}, weight.to(at::kCPU).view({out, in})});
   }
   const auto method = parse_box_method(kind);
   if (!method) return Error{name, "has a linear layer of kind '" + kind + "', which has no quantization box",
-                            "use int8, nf4 or fp4 layers (or dense ones with the metric's quantizer)"};
+                            "use int8, nf4 or fp4 layers (or dense ones with the metric's quantizer)", ErrorCode::unsupported};
   const at::Tensor blob = get("weight.quant_state.bitsandbytes__" + kind);
   if (!weight.defined() || !blob.defined() || blob.scalar_type() != at::kByte)
-    return Error{name, "is a " + kind + " layer without packed weight and quant_state", "report this as a bug in the layer's state()"};
+    return Error{name, "is a " + kind + " layer without packed weight and quant_state", "report this as a bug in the layer's state()",
+                 ErrorCode::internal};
   const at::Tensor bytes = blob.to(at::kCPU).contiguous();
   const auto* p = bytes.data_ptr<std::uint8_t>();
   const nlohmann::json qs = nlohmann::json::parse(p, p + bytes.numel(), nullptr, false);
   if (qs.is_discarded() || !qs.contains("blocksize") || !qs["blocksize"].is_number_integer())
     return Error{name + ".weight.quant_state.bitsandbytes__" + kind, "is not a JSON object with an integer blocksize",
-                 "report this as a bug in the layer's state()"};
+                 "report this as a bug in the layer's state()", ErrorCode::internal};
   const QuantizerSpec spec{*method, qs["blocksize"].get<std::int64_t>()};
   at::Tensor codes = unpack_4bit(weight.to(at::kCPU), out * in).view({out, in});
   return std::optional<LayerCodes>(LayerCodes{spec, codes});
@@ -268,7 +269,8 @@ Result<Boxes> quantization_boxes(const at::Tensor& w, const QuantizerSpec& q, co
   const std::int64_t group = q.method == BoxMethod::int8 ? cols : q.blocksize;
   const std::int64_t groups = (n + group - 1) / group;
   const at::Tensor absmax = quantized->absmax.contiguous();
-  if (absmax.numel() != groups) return Error{name, "absmax has an unexpected size", "report this as a bug"};
+  if (absmax.numel() != groups) return Error{name, "absmax has an unexpected size", "report this as a bug",
+                                             ErrorCode::internal};
 
   // The code of each element as a monotone key (int8: the code itself; 4-bit: its rank).
   const FourBitOrder order = four_bit_order(four_bit_of(q.method));

@@ -32,17 +32,18 @@ class StateView {
   Result<at::Tensor> get(const std::string& suffix, c10::ScalarType dtype, const std::vector<std::int64_t>& shape) const {
     auto it = map_.find(suffix);
     if (it == map_.end())
-      return Error{thing(suffix), "is missing", "write the checkpoint with `qrun quantize` (names in plugins/quantizers/README.md)"};
+      return Error{thing(suffix), "is missing", "write the checkpoint with `qrun quantize` (names in plugins/quantizers/README.md)",
+                   ErrorCode::not_found};
     const at::Tensor& t = it->second;
     if (!t.defined() || t.scalar_type() != dtype)
       return Error{thing(suffix), std::string("has dtype ") + (t.defined() ? c10::toString(t.scalar_type()) : "none") +
                                       ", expected " + c10::toString(dtype),
-                   "rewrite the checkpoint with `qrun quantize`"};
+                   "rewrite the checkpoint with `qrun quantize`", ErrorCode::corrupt_input};
     if (!shape.empty() && t.sizes().vec() != shape) {
       std::ostringstream want;
       want << at::IntArrayRef(shape);
       return Error{thing(suffix), "has shape " + shape_string(t) + ", expected " + want.str(),
-                   "rewrite the checkpoint with `qrun quantize`"};
+                   "rewrite the checkpoint with `qrun quantize`", ErrorCode::corrupt_input};
     }
     return t;
   }
@@ -51,7 +52,8 @@ class StateView {
       bool ok = false;
       for (const auto& a : allowed) ok = ok || a == suffix;
       if (!ok)
-        return Error{thing(suffix), "is not a tensor of this layer kind", "remove it or rewrite the checkpoint with `qrun quantize`"};
+        return Error{thing(suffix), "is not a tensor of this layer kind", "remove it or rewrite the checkpoint with `qrun quantize`",
+                     ErrorCode::corrupt_input};
     }
     return {};
   }
@@ -61,7 +63,7 @@ class StateView {
     const at::Tensor& b = it->second;
     if (!b.defined() || !at::isFloatingType(b.scalar_type()) || b.dim() != 1 || b.size(0) != out)
       return Error{thing("bias"), "has shape " + shape_string(b) + ", expected a float [" + std::to_string(out) + "]",
-                   "rewrite the checkpoint with `qrun quantize`"};
+                   "rewrite the checkpoint with `qrun quantize`", ErrorCode::corrupt_input};
     QRUN_TRY(check_finite(b, thing("bias")));
     return b;
   }
@@ -77,7 +79,8 @@ Result<void> check_table(const StateView& v, const std::string& suffix, const fl
   if (!t) return t.error();
   at::Tensor c = t->to(at::kCPU).contiguous();
   if (std::memcmp(c.data_ptr<float>(), expected, static_cast<std::size_t>(n) * sizeof(float)) != 0)
-    return Error{v.thing(suffix), "differs from bitsandbytes' " + what, "write the checkpoint with `qrun quantize`"};
+    return Error{v.thing(suffix), "differs from bitsandbytes' " + what, "write the checkpoint with `qrun quantize`",
+                 ErrorCode::corrupt_input};
   return {};
 }
 
@@ -87,13 +90,14 @@ Result<std::shared_ptr<LinearImpl>> int8_from_state(const StateView& v, c10::Sca
   if (!cb) return cb.error();
   if (cb->dim() != 2 || cb->numel() == 0)
     return Error{v.thing("weight"), "has shape " + shape_string(*cb) + ", expected a non-empty [out, in]",
-                 "rewrite the checkpoint with `qrun quantize`"};
+                 "rewrite the checkpoint with `qrun quantize`", ErrorCode::corrupt_input};
   const std::int64_t out = cb->size(0);
   auto scb = v.get("SCB", at::kFloat, {out});
   if (!scb) return scb.error();
   QRUN_TRY(check_finite(*scb, v.thing("SCB")));
   if ((*scb < 0).any().item<bool>())
-    return Error{v.thing("SCB"), "has negative row absmax values", "rewrite the checkpoint with `qrun quantize`"};
+    return Error{v.thing("SCB"), "has negative row absmax values", "rewrite the checkpoint with `qrun quantize`",
+                 ErrorCode::corrupt_input};
   double threshold = kDefaultInt8Threshold;
   if (v.has("int8_threshold")) {
     auto th = v.get("int8_threshold", at::kFloat, {1});
@@ -113,7 +117,8 @@ Result<c10::ScalarType> parse_bnb_dtype(const std::string& s, const std::string&
   if (s == "float16") return at::kHalf;
   if (s == "bfloat16") return at::kBFloat16;
   if (s == "float32") return at::kFloat;
-  return Error{thing, "dtype \"" + s + "\" is not float16, bfloat16 or float32", "rewrite the checkpoint with `qrun quantize`"};
+  return Error{thing, "dtype \"" + s + "\" is not float16, bfloat16 or float32", "rewrite the checkpoint with `qrun quantize`",
+               ErrorCode::corrupt_input};
 }
 
 Result<std::shared_ptr<LinearImpl>> four_bit_from_state(FourBit type, const StateView& v, c10::ScalarType compute,
@@ -146,7 +151,7 @@ Result<std::shared_ptr<LinearImpl>> four_bit_from_state(FourBit type, const Stat
     }
   } catch (const nlohmann::json::exception& e) {
     return Error{v.thing(qs_name), std::string("is not a valid bitsandbytes quant_state: ") + e.what(),
-                 "rewrite the checkpoint with `qrun quantize`"};
+                 "rewrite the checkpoint with `qrun quantize`", ErrorCode::corrupt_input};
   }
   w.q.type = type;
   QRUN_TRY(check_blocksize_4bit(w.q.blocksize, v.thing(qs_name) + " blocksize"));
@@ -154,7 +159,8 @@ Result<std::shared_ptr<LinearImpl>> four_bit_from_state(FourBit type, const Stat
   if (!dt) return dt.error();
   w.q.dtype = *dt;
   if (w.q.shape.size() != 2 || w.q.shape[0] <= 0 || w.q.shape[1] <= 0)
-    return Error{v.thing(qs_name), "shape is not a non-empty [out, in]", "rewrite the checkpoint with `qrun quantize`"};
+    return Error{v.thing(qs_name), "shape is not a non-empty [out, in]", "rewrite the checkpoint with `qrun quantize`",
+                 ErrorCode::corrupt_input};
   const std::int64_t n = w.q.numel();
   const std::int64_t blocks = (n + w.q.blocksize - 1) / w.q.blocksize;
   auto packed = v.get("weight", at::kByte, {(n + 1) / 2, 1});
@@ -163,10 +169,12 @@ Result<std::shared_ptr<LinearImpl>> four_bit_from_state(FourBit type, const Stat
   QRUN_TRY(check_table(v, "weight.quant_map", code_book(type).data(), 16, std::string(to_string(type)) + " code book"));
   if (nested) {
     if (nested_blocksize <= 0)
-      return Error{v.thing(qs_name), "nested_blocksize is not positive", "rewrite the checkpoint with `qrun quantize`"};
+      return Error{v.thing(qs_name), "nested_blocksize is not positive", "rewrite the checkpoint with `qrun quantize`",
+                   ErrorCode::corrupt_input};
     const float offset = static_cast<float>(nested_offset);
     if (!std::isfinite(offset) || static_cast<double>(offset) != nested_offset)
-      return Error{v.thing(qs_name), "nested_offset is not a finite float32 value", "rewrite the checkpoint with `qrun quantize`"};
+      return Error{v.thing(qs_name), "nested_offset is not a finite float32 value", "rewrite the checkpoint with `qrun quantize`",
+                   ErrorCode::corrupt_input};
     auto codes = v.get("weight.absmax", at::kByte, {blocks});
     if (!codes) return codes.error();
     auto nabs = v.get("weight.nested_absmax", at::kFloat, {(blocks + nested_blocksize - 1) / nested_blocksize});
@@ -197,7 +205,7 @@ Result<std::shared_ptr<LinearImpl>> four_bit_from_state(FourBit type, const Stat
   } else {
     if (v.has("weight.nested_absmax") || v.has("weight.nested_quant_map"))
       return Error{v.thing(qs_name), "has no nested_offset but nested tensors are present",
-                   "rewrite the checkpoint with `qrun quantize`"};
+                   "rewrite the checkpoint with `qrun quantize`", ErrorCode::corrupt_input};
     auto absmax = v.get("weight.absmax", at::kFloat, {blocks});
     if (!absmax) return absmax.error();
     QRUN_TRY(check_finite(*absmax, v.thing("weight.absmax")));
