@@ -1,6 +1,6 @@
 // Executive summary: one short paragraph per variant, built only from numbers in the results:
 // each metric's overall headline values (as declared), the change vs the baseline by the value's
-// Compare rule, and the storage size. Qualitative words ("within", "above") appear only next to
+// Compare rule (not for lockstep metrics, measured against the baseline already), and the storage size. Qualitative words ("within", "above") appear only next to
 // a criterion's stated threshold.
 #include "report/format.hpp"
 #include "report/sections.hpp"
@@ -31,7 +31,8 @@ std::vector<std::string> key_numbers(const RunView& run, const VariantRecord& v,
     if (!m) continue;
     const MetricSpec& spec = run.spec(label);
     if (v.baseline && spec.compares_to_baseline) continue;  // measured against itself
-    const MetricCell* bm = base && !v.baseline ? base->metric(label) : nullptr;
+    // A lockstep metric's baseline value is the baseline against itself: no change to quote.
+    const MetricCell* bm = base && !v.baseline && !spec.compares_to_baseline ? base->metric(label) : nullptr;
     std::vector<std::string> parts;
     for (const ValueSpec& s : spec.values) {
       const MetricValue* x = s.is_headline ? m->find(s.name) : nullptr;
