@@ -164,3 +164,88 @@ TEST_CASE("the shared tiny-qwen2 checkpoint opens with its 26 bfloat16 tensors",
   CHECK(f->entries().size() == 26);
   for (const auto& e : f->entries()) CHECK(e.dtype == "BF16");
 }
+
+// Strictness (issue 18). The format's rules, quoted in safetensors_header.cpp: the header "MUST
+// begin with a { character", is JSON padded only with spaces, and "the byte buffer needs to be
+// entirely indexed, and cannot contain holes".
+TEST_CASE("trailing bytes after the last tensor are refused", "[safetensors][errors]") {
+  const auto dir = temp_dir("safetensors_trailing");
+  const auto file = craft(dir / "t.safetensors", R"({"w":{"dtype":"U8","shape":[4],"data_offsets":[0,4]}})", 7);
+  auto f = qrun::SafetensorsFile::open(file);
+  REQUIRE_FALSE(f.ok());
+  CHECK(f.error().thing == file.string());
+  CHECK(contains(f.error().reason, "3 trailing bytes"));
+  CHECK(contains(f.error().reason, "[4, 7)"));
+  CHECK(f.error().code == qrun::ErrorCode::corrupt_input);
+}
+
+TEST_CASE("a hole between tensors is refused naming the tensor after it", "[safetensors][errors]") {
+  const auto dir = temp_dir("safetensors_hole");
+  const auto file = craft(dir / "t.safetensors",
+                          R"({"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},)"
+                          R"("b":{"dtype":"U8","shape":[2],"data_offsets":[4,6]}})",
+                          6);
+  auto f = qrun::SafetensorsFile::open(file);
+  REQUIRE_FALSE(f.ok());
+  CHECK(contains(f.error().thing, "'b'"));
+  CHECK(contains(f.error().reason, "[2, 4) belong to no tensor"));
+}
+
+TEST_CASE("a UTF-8 byte-order mark before the header is refused", "[safetensors][errors]") {
+  const auto dir = temp_dir("safetensors_bom");
+  const auto file = craft(dir / "t.safetensors", "\xEF\xBB\xBF{}", 0);
+  auto f = qrun::SafetensorsFile::open(file);
+  REQUIRE_FALSE(f.ok());
+  CHECK(contains(f.error().reason, "byte-order mark"));
+  CHECK(contains(f.error().fix, "re-download"));
+}
+
+TEST_CASE("a NUL byte in the header is refused with its offset", "[safetensors][errors]") {
+  const auto dir = temp_dir("safetensors_nul");
+  // nlohmann's lexer stops at NUL, so without the check the bytes after it were silently ignored.
+  const auto file = craft(dir / "t.safetensors", std::string("{}\0\0junk", 8), 0);
+  auto f = qrun::SafetensorsFile::open(file);
+  REQUIRE_FALSE(f.ok());
+  CHECK(contains(f.error().reason, "NUL byte at offset 2"));
+}
+
+TEST_CASE("space padding after the header JSON is accepted", "[safetensors]") {
+  const auto dir = temp_dir("safetensors_pad");
+  const auto file = craft(dir / "t.safetensors", R"({"w":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}}    )", 2);
+  auto f = qrun::SafetensorsFile::open(file);
+  REQUIRE(f.ok());
+  CHECK(f->entries().size() == 1);
+}
+
+TEST_CASE("long tensor names are cut in error lines", "[safetensors][errors]") {
+  const auto dir = temp_dir("safetensors_longname");
+  const std::string name(5000, 'n');
+  const auto file = craft(dir / "t.safetensors", "{\"" + name + R"(":{"dtype":"X9","shape":[1],"data_offsets":[0,1]}})", 1);
+  auto f = qrun::SafetensorsFile::open(file);
+  REQUIRE_FALSE(f.ok());
+  CHECK(f.error().message().size() < 600);
+  CHECK(contains(f.error().thing, "(5000 bytes)"));
+}
+
+TEST_CASE("20,000 tensors open and every one is found by name", "[safetensors]") {
+  // Regression for the quadratic find() (issue 18); timings are in tests/fuzz/README.md, not asserted.
+  const auto dir = temp_dir("safetensors_many");
+  const int n = 20000;
+  std::string header = "{";
+  for (int i = 0; i < n; ++i)
+    header += (i ? "," : "") + std::string("\"t") + std::to_string(i) + R"(":{"dtype":"U8","shape":[1],"data_offsets":[)" +
+              std::to_string(i) + "," + std::to_string(i + 1) + "]}";
+  header += "}";
+  const auto file = craft(dir / "t.safetensors", header, n);
+  auto f = qrun::SafetensorsFile::open(file);
+  REQUIRE(f.ok());
+  REQUIRE(f->entries().size() == static_cast<std::size_t>(n));
+  int found = 0;
+  for (int i = 0; i < n; ++i) {
+    const auto* e = f->find("t" + std::to_string(i));
+    found += e != nullptr && e->begin == static_cast<std::uint64_t>(i);
+  }
+  CHECK(found == n);
+  CHECK(f->find("t" + std::to_string(n)) == nullptr);
+  CHECK(f->find("") == nullptr);
+}

@@ -30,7 +30,7 @@ class SafetensorsFile {
   static Result<SafetensorsFile> open(const std::filesystem::path& path);
 
   const std::filesystem::path& path() const { return path_; }
-  const std::vector<TensorEntry>& entries() const { return entries_; }  // in header order
+  const std::vector<TensorEntry>& entries() const { return entries_; }  // sorted by name
   const TensorEntry* find(const std::string& name) const;
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
 
