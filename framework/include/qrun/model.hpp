@@ -23,7 +23,7 @@ class RunContext;
 
 // The architecture as config.json states it (names follow transformers).
 struct ModelConfig {
-  std::string architecture;            // "Qwen2ForCausalLM", "LlamaForCausalLM"
+  std::string architecture;            // "LlamaForCausalLM", "Qwen2ForCausalLM", "Gemma3ForCausalLM", ...
   std::int64_t vocab_size = 0;         // embedding rows
   std::int64_t hidden_size = 0;
   std::int64_t intermediate_size = 0;
@@ -32,10 +32,10 @@ struct ModelConfig {
   std::int64_t num_key_value_heads = 0;
   std::int64_t head_dim = 0;
   std::int64_t max_position_embeddings = 0;
-  double rope_theta = 10000.0;
+  double rope_theta = 10000.0;         // of the full-attention layers (Gemma 3's sliding layers have their own)
   double rms_norm_eps = 1e-6;
   bool tie_word_embeddings = false;
-  bool attention_bias = false;         // q/k/v biases (Qwen2: true)
+  bool attention_bias = false;         // q/k/v biases (Qwen2: true; Llama, Qwen3, Gemma: attention_bias)
   std::optional<std::int64_t> bos_token_id;
   std::vector<std::int64_t> eos_token_ids;  // config.json and generation_config.json merged
 };
