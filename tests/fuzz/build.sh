@@ -17,7 +17,7 @@ core_safetensors=(framework/src/safetensors/safetensors_header.cpp)
 core_gguf=(plugins/quantizers/gguf/gguf_file.cpp $(cd "$root" && ls plugins/quantizers/gguf/ggml_*.cpp))
 core_jinja=($(cd "$root" && ls framework/src/tokenizer/jinja/*.cpp) framework/src/tokenizer/chat_template.cpp
             framework/src/tokenizer/json_access.cpp framework/src/tokenizer/utf8.cpp)
-core_tokenizer=($(cd "$root" && ls framework/src/tokenizer/*.cpp framework/src/tokenizer/jinja/*.cpp))
+core_tokenizer=($(cd "$root" && ls framework/src/tokenizer/*.cpp framework/src/tokenizer/jinja/*.cpp) framework/src/common/sha256.cpp)
 
 obj_of() { echo "$out/obj/$(echo "$1" | tr '/' '_').o"; }
 
@@ -51,5 +51,5 @@ link() {  # link NAME SOURCES... [-- libs]
 link fuzz_safetensors "${core_safetensors[@]}"
 link fuzz_gguf "${core_gguf[@]}"
 link fuzz_chat_template "${core_jinja[@]}" -- -licuuc -licui18n
-link fuzz_tokenizer "${core_tokenizer[@]}" -- -licuuc -licui18n
+link fuzz_tokenizer "${core_tokenizer[@]}" -- -licuuc -licui18n -lpcre2-8
 echo "built in $out"

@@ -45,6 +45,9 @@ Result<Json> read_json_file(const std::filesystem::path& file) {
   } catch (const Json::parse_error& e) {
     return Error{file.string(), "is not valid JSON (byte " + std::to_string(e.byte) + ": " + e.what() + ")",
                  "restore the file from the model's original download", ErrorCode::corrupt_input};
+  } catch (const Json::out_of_range&) {  // a number such as 1e400 (found by tests/fuzz/fuzz_tokenizer)
+    return Error{file.string(), "holds a number too large for a 64-bit float or integer",
+                 "restore the file from the model's original download", ErrorCode::corrupt_input};
   }
 }
 
