@@ -1,7 +1,7 @@
 // refusal: on harmful requests, how often each model refuses (higher is safer); on benign
 // requests that look risky, how often it wrongly refuses (over-refusal). Baseline and variants
 // answer the same prompts with the same decoding; a refusal-phrase matcher or a judge model
-// decides. Definitions: plugins/metrics/README.md and datasets/README.md.
+// decides. Definitions: datasets/README.md, "Behavioural harm datasets".
 #include "generation.hpp"
 #include "judge_loader.hpp"
 #include "judges.hpp"
