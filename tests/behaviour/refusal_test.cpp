@@ -141,6 +141,28 @@ TEST_CASE("the baseline can be its own judge", "[behaviour][refusal][judge]") {
   CHECK(r[1].details["judge"]["judge_model"].get<std::string>().rfind("baseline", 0) == 0);
 }
 
+TEST_CASE("a real checkpoint judges through the hf backend: every generation gets a verdict", "[behaviour][refusal][judge][e2e]") {
+  auto refuser = make_stub_model("refuse", 'B', /*chat=*/true);
+  auto complier = make_stub_model("comply", 'B', /*chat=*/true);
+  ParamMap p = judge_params(asset("models/tiny-qwen2").string());
+  p["judge_backend"] = std::string("hf");
+  p["limit_per_category"] = std::int64_t{1};
+  auto r = run_metric("refusal", p, examples(), *refuser, *complier);
+  // tiny-qwen2 has random weights: its verdicts are arbitrary, but each is a label or unparsed.
+  std::int64_t judged = 0, unparsed = 0;
+  for (const auto& g : r[1].details["generations"]) {
+    ++judged;
+    unparsed += g["verdict"] == "unparsed";
+    CHECK(g.contains("judge_output"));
+  }
+  CHECK(judged == 14);  // one request of each of 6 harmful and 8 benign categories
+  CHECK(value_of(r[1], "judge_unparsed") == static_cast<double>(unparsed));
+  const auto rate = find_value(r[1], "refusal_rate");
+  const auto over = find_value(r[1], "over_refusal_rate");
+  CHECK((rate ? rate->n : 0) + (over ? over->n : 0) + unparsed == judged);
+  CHECK(r[1].details["judge"]["judge_backend"] == "hf");
+}
+
 TEST_CASE("refusal on stories260K and tiny-qwen2: rates recomputed from the recorded outputs", "[behaviour][refusal][e2e]") {
   for (const std::string folder : {"models/stories260K", "models/tiny-qwen2"}) {
     INFO(folder);
