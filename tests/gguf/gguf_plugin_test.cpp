@@ -278,3 +278,61 @@ TEST_CASE("gguf perplexity on stories260K: q6_K near float, q2_K worse", "[gguf]
   CHECK(std::fabs(q6 / fp - 1) <= 2e-3);
   CHECK(q2 > q6);
 }
+
+TEST_CASE("Q4_K_M on tiny-qwen2 gives each tensor llama.cpp's type and quantizes the tied embedding",
+          "[gguf][plugin][mix]") {
+  // 2 layers, hidden 64, ffn 176, tied: Q4_K_M's q4_K falls back to q5_0 on 64-wide rows, its
+  // q6_K (attn_v / ffn_down of the second visit) to q8_0, and 176-wide rows to f16; the tied
+  // embedding takes the output rule: q8_0 (64 % 256 != 0).
+  c10::InferenceMode guard;
+  auto b = registry().make_backend("hf", {{"path", test::asset("models/tiny-qwen2").string()}});
+  REQUIRE(b.ok());
+  auto ctx = make_default_context(0, c10::Device(c10::kCPU));
+  auto m = (*b)->load(*ctx);
+  if (!m) FAIL(m.error().message());
+  Model& model = **m;
+  at::Tensor embed_before;
+  for (auto& [name, t] : model.other_tensors())
+    if (name == "model.embed_tokens.weight") embed_before = t.clone();
+  REQUIRE(embed_before.defined());
+  auto r = run_gguf(model, {{"type", std::string("q4_k_m")}});
+  if (!r) FAIL(r.error().message());
+  const auto& types = r->details["types"];
+  CHECK(types["model.layers.0.self_attn.v_proj"] == "q5_0");
+  CHECK(types["model.layers.1.self_attn.v_proj"] == "q8_0");
+  CHECK(types["model.layers.0.self_attn.q_proj"] == "q5_0");
+  CHECK(types["model.layers.0.mlp.down_proj"] == "f16");
+  CHECK(types["model.layers.1.mlp.down_proj"] == "f16");
+  CHECK(r->details["embedding_type"] == "q8_0");
+  CHECK(r->details["method"] == "Q4_K_M");
+  // The embedding now holds ggml's q8_0 round trip of its float32 values (stored back in bf16).
+  const at::Tensor x = embed_before.to(at::kFloat).contiguous();
+  std::vector<std::uint8_t> q(gguf::row_size(GgmlType::q8_0, 64) * static_cast<std::size_t>(x.size(0)));
+  (void)gguf::quantize_rows(GgmlType::q8_0, x.data_ptr<float>(), q.data(), x.size(0), 64, nullptr);
+  at::Tensor deq = at::empty_like(x);
+  gguf::dequantize_values(GgmlType::q8_0, q.data(), deq.data_ptr<float>(), x.numel());
+  for (auto& [name, t] : model.other_tensors())
+    if (name == "model.embed_tokens.weight") CHECK(at::equal(t, deq.to(t.scalar_type())));
+}
+
+TEST_CASE("a name that is both a ggml type and a file type is the type unless mix=true", "[gguf][plugin][mix]") {
+  c10::InferenceMode guard;
+  at::manual_seed(5);
+  const at::Tensor w = at::randn({8, 256}) * 0.1;
+  auto pure = make_tensor_model({{"blk.0.attn_v.weight", w}, {"blk.0.ffn_up.weight", w}}, "fixture");
+  auto r = run_gguf(*pure, {{"type", std::string("Q2_K")}});
+  if (!r) FAIL(r.error().message());
+  CHECK(r->details["types"]["blk.0.attn_v.weight"] == "q2_K");
+  auto mixed = make_tensor_model({{"blk.0.attn_v.weight", w}, {"blk.0.ffn_up.weight", w}}, "fixture");
+  r = run_gguf(*mixed, {{"type", std::string("Q2_K")}, {"mix", true}});
+  if (!r) FAIL(r.error().message());
+  CHECK(r->details["types"]["blk.0.attn_v.weight"] == "q3_K");  // Q2_K's attn_v rule (n_gqa < 4)
+  CHECK(r->details["types"]["blk.0.ffn_up.weight"] == "q2_K");
+  auto bad = make_tensor_model({{"x", w}}, "fixture");
+  auto e = run_gguf(*bad, {{"type", std::string("q4_K")}, {"mix", true}});
+  REQUIRE_FALSE(e.ok());
+  CHECK(e.error().thing == "gguf.mix");
+  auto needs = run_gguf(*bad, {{"type", std::string("Q2_K_S")}});
+  REQUIRE_FALSE(needs.ok());
+  CHECK(needs.error().thing == "gguf.imatrix");
+}
