@@ -110,10 +110,18 @@ Result<std::vector<Block>> find_blocks(Model& model) {
   return out;
 }
 
-Result<void> process_block(Model& model, const Block& blk, const at::Tensor& windows, const BlockOptions& opt,
-                           std::map<std::string, at::Tensor>& clips, nlohmann::json& report) {
-  Layers L{model, to_scalar_type(model.storage_dtype()), to_scalar_type(model.compute_dtype()), {}, {}, {}};
-  // 1. The inputs of every projection (q, k, v share one; gate and up too) and the outputs of o and down.
+namespace {
+
+// The collected rows of one block: each projection's inputs (q, k, v share one; gate and up too)
+// and the reference outputs of o and down.
+struct Inputs {
+  std::map<std::string, at::Tensor> feat;
+  at::Tensor ref_o, ref_down;
+};
+struct Scaling { std::string prev; bool prev_is_norm; std::vector<std::string> layers; at::Tensor s; };
+
+Result<Inputs> collect(Model& model, Layers& L, const Block& blk, const at::Tensor& windows, const BlockOptions& opt) {
+  Inputs in;
   Rows x_attn, x_o, o_out, x_mlp, x_down, down_out;
   QRUN_TRY(calibration::run(model, windows,
                             {{blk.q, [&](const at::Tensor& x, const at::Tensor&) { x_attn.add(x); }},
@@ -121,67 +129,72 @@ Result<void> process_block(Model& model, const Block& blk, const at::Tensor& win
                              {blk.gate, [&](const at::Tensor& x, const at::Tensor&) { x_mlp.add(x); }},
                              {blk.down, [&](const at::Tensor& x, const at::Tensor& y) { x_down.add(x), down_out.add(y); }}},
                             {opt.batch_size, true}));
-  std::map<std::string, at::Tensor> feat = {{blk.q, x_attn.cat()}, {blk.o, x_o.cat()}, {blk.gate, x_mlp.cat()},
-                                            {blk.down, x_down.cat()}};
-  feat[blk.k] = feat[blk.v] = feat[blk.q];
-  feat[blk.up] = feat[blk.gate];
-  const at::Tensor ref_o = o_out.cat(), ref_down = down_out.cat();
+  in.feat = {{blk.q, x_attn.cat()}, {blk.o, x_o.cat()}, {blk.gate, x_mlp.cat()}, {blk.down, x_down.cat()}};
+  in.feat[blk.k] = in.feat[blk.v] = in.feat[blk.q];
+  in.feat[blk.up] = in.feat[blk.gate];
+  in.ref_o = o_out.cat(), in.ref_down = down_out.cat();
   for (const auto& n : {blk.q, blk.k, blk.v, blk.o, blk.gate, blk.up, blk.down}) (void)L.weight(n);
+  return in;
+}
 
-  // 2. auto_scale_block: four searches on the unchanged layer; (prev, layers, scales) in order.
-  struct Scaling { std::string prev; bool prev_is_norm; std::vector<std::string> layers; at::Tensor s; };
+// auto_scale_block: four searches on the unchanged layer; (prev, layers, scales) in apply order.
+Result<std::vector<Scaling>> search_scales(Model& model, Layers& L, const Block& blk, Inputs& in, const at::Tensor& windows,
+                                           const BlockOptions& opt, nlohmann::json& report) {
   std::vector<Scaling> found;
   auto record = [&](const char* key, const ScaleSearch& r) {
     report[key] = {{"ratio", r.ratio}, {"losses", r.losses}};
   };
-  if (opt.auto_scale) {
-    if (!blk.attn_norm.empty()) {  // attention input: input_layernorm -> q, k, v; inspect self_attn (= o_proj output)
-      const std::vector<std::string> ls = {blk.q, blk.k, blk.v};
-      Error err;
-      bool failed = false;
-      auto r = search_scale(act_scale(feat[blk.q]), {L.w[blk.q], L.w[blk.k], L.w[blk.v]}, opt.q,
-                            [&](const std::vector<at::Tensor>& c) {
-                              auto l = forward_loss(model, L, ls, c, blk.o, ref_o, windows, opt.batch_size);
-                              if (!l) { failed = true; err = l.error(); return std::numeric_limits<double>::infinity(); }
-                              return *l;
-                            }, opt.n_grid);
-      if (failed) return err;
-      record("attn_input", r);
-      if (r.ratio >= 0) found.push_back({blk.attn_norm, true, ls, r.scales});
-    }
-    if (L.w[blk.v].sizes() == L.w[blk.o].sizes()) {  // attn out: v_proj -> o_proj (not with GQA, as the reference)
-      const at::Tensor& x = feat[blk.o];
-      auto r = search_scale(act_scale(x), {L.w[blk.o]}, opt.q, [&](const std::vector<at::Tensor>& c) {
-        return direct_loss(x, L.w[blk.o], L.b[blk.o], c[0]);
-      }, opt.n_grid);
-      record("attn_output", r);
-      if (r.ratio >= 0) found.push_back({blk.v, false, {blk.o}, r.scales});
-    }
-    if (!blk.mlp_norm.empty()) {  // fc1: post_attention_layernorm -> gate, up; inspect mlp (= down_proj output)
-      const std::vector<std::string> ls = {blk.gate, blk.up};
-      Error err;
-      bool failed = false;
-      auto r = search_scale(act_scale(feat[blk.gate]), {L.w[blk.gate], L.w[blk.up]}, opt.q,
-                            [&](const std::vector<at::Tensor>& c) {
-                              auto l = forward_loss(model, L, ls, c, blk.down, ref_down, windows, opt.batch_size);
-                              if (!l) { failed = true; err = l.error(); return std::numeric_limits<double>::infinity(); }
-                              return *l;
-                            }, opt.n_grid);
-      if (failed) return err;
-      record("mlp_input", r);
-      if (r.ratio >= 0) found.push_back({blk.mlp_norm, true, ls, r.scales});
-    }
-    {  // fc2: up_proj -> down_proj
-      const at::Tensor& x = feat[blk.down];
-      auto r = search_scale(act_scale(x), {L.w[blk.down]}, opt.q, [&](const std::vector<at::Tensor>& c) {
-        return direct_loss(x, L.w[blk.down], L.b[blk.down], c[0]);
-      }, opt.n_grid);
-      record("mlp_output", r);
-      if (r.ratio >= 0) found.push_back({blk.up, false, {blk.down}, r.scales});
-    }
+  if (!blk.attn_norm.empty()) {  // attention input: input_layernorm -> q, k, v; inspect self_attn (= o_proj output)
+    const std::vector<std::string> ls = {blk.q, blk.k, blk.v};
+    Error err;
+    bool failed = false;
+    auto r = search_scale(act_scale(in.feat[blk.q]), {L.w[blk.q], L.w[blk.k], L.w[blk.v]}, opt.q,
+                          [&](const std::vector<at::Tensor>& c) {
+                            auto l = forward_loss(model, L, ls, c, blk.o, in.ref_o, windows, opt.batch_size);
+                            if (!l) { failed = true; err = l.error(); return std::numeric_limits<double>::infinity(); }
+                            return *l;
+                          }, opt.n_grid);
+    if (failed) return err;
+    record("attn_input", r);
+    if (r.ratio >= 0) found.push_back({blk.attn_norm, true, ls, r.scales});
   }
+  if (L.w[blk.v].sizes() == L.w[blk.o].sizes()) {  // attn out: v_proj -> o_proj (not with GQA, as the reference)
+    const at::Tensor& x = in.feat[blk.o];
+    auto r = search_scale(act_scale(x), {L.w[blk.o]}, opt.q, [&](const std::vector<at::Tensor>& c) {
+      return direct_loss(x, L.w[blk.o], L.b[blk.o], c[0]);
+    }, opt.n_grid);
+    record("attn_output", r);
+    if (r.ratio >= 0) found.push_back({blk.v, false, {blk.o}, r.scales});
+  }
+  if (!blk.mlp_norm.empty()) {  // fc1: post_attention_layernorm -> gate, up; inspect mlp (= down_proj output)
+    const std::vector<std::string> ls = {blk.gate, blk.up};
+    Error err;
+    bool failed = false;
+    auto r = search_scale(act_scale(in.feat[blk.gate]), {L.w[blk.gate], L.w[blk.up]}, opt.q,
+                          [&](const std::vector<at::Tensor>& c) {
+                            auto l = forward_loss(model, L, ls, c, blk.down, in.ref_down, windows, opt.batch_size);
+                            if (!l) { failed = true; err = l.error(); return std::numeric_limits<double>::infinity(); }
+                            return *l;
+                          }, opt.n_grid);
+    if (failed) return err;
+    record("mlp_input", r);
+    if (r.ratio >= 0) found.push_back({blk.mlp_norm, true, ls, r.scales});
+  }
+  {  // fc2: up_proj -> down_proj
+    const at::Tensor& x = in.feat[blk.down];
+    auto r = search_scale(act_scale(x), {L.w[blk.down]}, opt.q, [&](const std::vector<at::Tensor>& c) {
+      return direct_loss(x, L.w[blk.down], L.b[blk.down], c[0]);
+    }, opt.n_grid);
+    record("mlp_output", r);
+    if (r.ratio >= 0) found.push_back({blk.up, false, {blk.down}, r.scales});
+  }
+  return found;
+}
 
-  // 3. apply_scale: scales cast to the weights' dtype first (scales.to(ln.weight.dtype)).
+// apply_scale: the scales cast to the weights' dtype first (scales.to(ln.weight.dtype)), folded into the
+// previous op; the scaled layers' collected inputs divided by them.
+void apply_scales(Model& model, Layers& L, const Block& blk, const std::vector<Scaling>& found,
+                  std::map<std::string, at::Tensor>& feat) {
   for (const Scaling& sc : found) {
     const at::Tensor s = sc.s.to(L.storage).to(at::kFloat);
     if (sc.prev_is_norm) {  // scale_ln_fcs: ln.weight /= s (Gemma: (1 + w) / s - 1)
@@ -199,14 +212,23 @@ Result<void> process_block(Model& model, const Block& blk, const at::Tensor& win
       feat[n] = feat[n] / s.unsqueeze(0);  // apply_scale(..., input_feat_dict): inputs of the scaled layers
     }
   }
-  for (const auto& n : L.changed) {
-    L.w[n] = L.w[n].to(L.storage).to(at::kFloat);  // the weights as the model now stores them
-    QRUN_TRY(model.set_linear(n, L.dense(n, L.w[n])));
-  }
+  for (const auto& n : L.changed) L.w[n] = L.w[n].to(L.storage).to(at::kFloat);  // as the model will store them
+}
 
-  // 4. auto_clip_block: every projection but q and k ("due to qk bmm, it is hard to clip precisely").
+}  // namespace
+
+Result<void> process_block(Model& model, const Block& blk, const at::Tensor& windows, const BlockOptions& opt,
+                           std::map<std::string, at::Tensor>& clips, nlohmann::json& report) {
+  Layers L{model, to_scalar_type(model.storage_dtype()), to_scalar_type(model.compute_dtype()), {}, {}, {}};
+  QRUN_ASSIGN_OR_RETURN(Inputs in, collect(model, L, blk, windows, opt));
+  if (opt.auto_scale) {
+    QRUN_ASSIGN_OR_RETURN(auto found, search_scales(model, L, blk, in, windows, opt, report));
+    apply_scales(model, L, blk, found, in.feat);
+    for (const auto& n : L.changed) QRUN_TRY(model.set_linear(n, L.dense(n, L.w[n])));
+  }
+  // auto_clip_block: every projection but q and k ("due to qk bmm, it is hard to clip precisely").
   if (opt.auto_clip)
-    for (const auto& n : {blk.v, blk.o, blk.gate, blk.up, blk.down}) clips[n] = clip_search(L.w[n], feat[n], opt.q, opt.n_grid);
+    for (const auto& n : {blk.v, blk.o, blk.gate, blk.up, blk.down}) clips[n] = clip_search(L.w[n], in.feat[n], opt.q, opt.n_grid);
   return {};
 }
 
