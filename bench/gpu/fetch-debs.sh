@@ -10,3 +10,11 @@ apt-get download libboost1.74-dev libboost-program-options1.74-dev libboost-prog
   libpcre2-16-0 libpcre2-32-0 libpcre2-posix3 \
   libicu-dev libicu72 icu-devtools
 ls -1 | wc -l
+# The same, unpacked and trimmed (no static libraries, docs or man pages) into ../.gpu-deps.tar.xz,
+# which bench/gpu/build.sh prefers: it leaves room in the device tool's 64 MiB for models.
+tmp=$(mktemp -d)
+for f in *.deb; do dpkg -x "$f" "$tmp"; done
+find "$tmp" -name '*.a' -delete
+rm -rf "$tmp/usr/share/doc" "$tmp/usr/share/man" "$tmp/usr/share/lintian"
+tar cJf ../.gpu-deps.tar.xz -C "$tmp" .
+rm -rf "$tmp"

@@ -26,6 +26,13 @@ random, the tokenizer only has to load):
       --tokenizer .gpu-assets/models/tiny-qwen2 --work /tmp/arch-parity --out bench/results/arch_parity.json
   --family all runs the eight of the issue in turn (phi-3-mini-128k-longrope: by name) (results appended per family to --out); --tokens T (default
   512), --keep keeps the model folders (default: deleted after each family to save disk).
+Speed (optional, --bench build-gpu/bin/qrun_bench --wikitext wiki.test.raw [--tokenizers DIR]): after the
+parity checks, qrun_bench and bench/reference/hf_speed.py on the same folder in bfloat16: perplexity
+(chunks of 2048 tokens, batch 4, the first --ppl-windows chunks of WikiText-2 test) tokens/s and greedy
+decoding ms/token (batch 1, 32-token wiki prompt, exactly 64 new tokens); median of 2 runs after a
+warm-up. The text needs a real tokenizer whose ids fit the model's vocabulary: --tokenizers DIR holds
+llama3_1/, qwen3/, gemma3/, llama2/ (the npm tokenizers); TOKENIZER_OF says which family uses which
+(Gemma 2 and Mistral v0.3 / Phi-3 take Llama 2's 32000-piece one, whose ids fit their vocabularies).
 """
 import argparse
 import copy
@@ -99,6 +106,10 @@ CONFIGS["phi-3-mini-128k-longrope"] = dict(
 ISSUE_FAMILIES = [f for f in CONFIGS if f != "phi-3-mini-128k-longrope"]
 ATTN = {"gemma-2-2b": "eager"}  # transformers' sdpa ignores Gemma 2's attn_logit_softcapping
 PROMPT, NEW = 16, 32
+TOKENIZER_OF = {"llama-3.2-1b": "llama3_1", "llama-3.1-8b": "llama3_1", "qwen3-0.6b": "qwen3", "qwen3-8b": "qwen3",
+                "gemma-2-2b": "llama2", "gemma-3-1b": "gemma3", "phi-3-mini-4k": "llama2", "mistral-7b-v0.3": "llama2",
+                "phi-3-mini-128k-longrope": "llama2"}
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def build(family, folder, tokenizer_dir):
@@ -156,11 +167,35 @@ def stats(a, b):
             "argmax_agree": (a.argmax(-1) == b.argmax(-1)).float().mean().item()}
 
 
+def speed(family, folder, args):
+    """qrun_bench and hf_speed.py (bfloat16, CUDA) on the folder: perplexity tokens/s, decode ms/token."""
+    common = ["--wikitext", args.wikitext, "--ppl-ctx", "2048", "--ppl-batch", "4", "--ppl-windows",
+              str(args.ppl_windows), "--decode-prompt", "32", "--decode-new", "64", "--repeats", "2",
+              "--what", "ppl,decode"]
+    out = {}
+    for side, cmd in (("qrun", [args.bench, "--model", folder, "--device", "cuda", "--dtype", "bfloat16"]),
+                      ("hf", [sys.executable, f"{HERE}/hf_speed.py", "--model", folder, "--device", "cuda",
+                              "--dtype", "bfloat16"])):
+        path = f"{args.work}/{family}-speed-{side}.json"
+        done = subprocess.run(cmd + common + ["--json", path], capture_output=True, text=True)
+        if done.returncode != 0:
+            out[side] = {"error": (done.stderr or done.stdout)[-2000:]}
+            continue
+        m = json.load(open(path))["measurements"]
+        dec = m["decode"]
+        out[side] = {"ppl": m["ppl"]["ppl"], "ppl_tokens_per_s": m["ppl"]["tokens_per_s"],
+                     "ppl_windows": m["ppl"].get("windows"),
+                     "decode_ms_per_token": 1000.0 * dec["seconds_median"] / dec["new_tokens"],
+                     "decode_first_tokens": dec["first_prompt_first_tokens"]}
+    return out
+
+
 def run_family(family, args):
     folder = f"{args.work}/{family}"
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    build(family, folder, args.tokenizer)
+    tokenizer = f"{args.tokenizers}/{TOKENIZER_OF[family]}" if args.tokenizers else args.tokenizer
+    build(family, folder, tokenizer)
     vocab = CONFIGS[family]["vocab_size"]
     input_ids = torch.randint(0, vocab, (2, args.tokens), generator=torch.Generator().manual_seed(0))
     ids_file = f"{args.work}/{family}-ids.safetensors"
@@ -195,6 +230,9 @@ def run_family(family, args):
         "fp32": r["fp32"]["qrun_vs_hf"]["max_abs"] <= 1e-3 * (1 + r["fp32"]["max_abs_logit"]),
         "greedy": r["greedy"]["qrun_equal_where_hf_reproduces"]}
     r["pass"]["all"] = all(r["pass"].values())
+    if args.bench:
+        r["tokenizer"] = os.path.basename(tokenizer.rstrip("/"))
+        r["speed"] = speed(family, folder, args)
     if not args.keep:
         shutil.rmtree(folder, ignore_errors=True)
     return r
@@ -204,12 +242,20 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--family", required=True, help="one of %s, or all" % ", ".join(CONFIGS))
     p.add_argument("--qrun", required=True, help="the qrun executable (CUDA build)")
-    p.add_argument("--tokenizer", required=True, help="folder with tokenizer.json and tokenizer_config.json")
+    p.add_argument("--tokenizer", help="folder with tokenizer.json and tokenizer_config.json")
     p.add_argument("--work", default="/tmp/arch-parity", help="scratch folder (models, ids, logits)")
     p.add_argument("--out", required=True, help="results JSON (a list, one entry per family)")
     p.add_argument("--tokens", type=int, default=512, help="tokens per row of the logits input")
     p.add_argument("--keep", action="store_true", help="keep the model folders")
+    p.add_argument("--tokenizers", help="folder with llama3_1/ qwen3/ gemma3/ llama2/ (used instead of --tokenizer)")
+    p.add_argument("--bench", help="qrun_bench executable: also measure speed (needs --wikitext)")
+    p.add_argument("--wikitext", help="wiki.test.raw, for --bench")
+    p.add_argument("--ppl-windows", type=int, default=8, help="perplexity chunks timed with --bench")
     args = p.parse_args()
+    if not (args.tokenizer or args.tokenizers):
+        sys.exit("--tokenizer: missing; fix: name a folder with tokenizer.json, or --tokenizers")
+    if args.bench and not args.wikitext:
+        sys.exit("--bench: needs the text; fix: add --wikitext wiki.test.raw")
     families = ISSUE_FAMILIES if args.family == "all" else [args.family]
     unknown = [f for f in families if f not in CONFIGS]
     if unknown:
