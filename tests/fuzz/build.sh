@@ -11,13 +11,25 @@ jobs=${JOBS:-2}
 CXX=${CXX:-clang++-14}
 mkdir -p "$out/obj"
 flags=(-std=c++20 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
-       -I"$root/framework/include" -I"$root/framework/src" -I"$root/plugins/quantizers/gguf")
+       -I"$root/framework/include" -I"$root/framework/src" -I"$root/plugins/quantizers/gguf"
+       -I"$root/plugins/backends/hf" -I/usr/include/torch/csrc/api/include)
 
 core_safetensors=(framework/src/safetensors/safetensors_header.cpp)
 core_gguf=(plugins/quantizers/gguf/gguf_file.cpp $(cd "$root" && ls plugins/quantizers/gguf/ggml_*.cpp))
 core_jinja=($(cd "$root" && ls framework/src/tokenizer/jinja/*.cpp) framework/src/tokenizer/chat_template.cpp
             framework/src/tokenizer/json_access.cpp framework/src/tokenizer/utf8.cpp)
 core_tokenizer=($(cd "$root" && ls framework/src/tokenizer/*.cpp framework/src/tokenizer/jinja/*.cpp) framework/src/common/sha256.cpp)
+# Harnesses whose code includes qrun/model.hpp (torch headers, but no ATen.h: see stub_linear_kinds.cpp).
+core_hf_config=(plugins/backends/hf/hf_config.cpp plugins/backends/hf/rope_config.cpp)
+core_common=(framework/src/common/dtype.cpp framework/src/common/enum_names.cpp framework/src/common/logging.cpp
+             framework/src/common/nearest_name.cpp framework/src/common/params.cpp framework/src/common/progress.cpp
+             framework/src/common/sha256.cpp)
+core_results=(framework/src/results/declarations.cpp framework/src/results/results.cpp
+              framework/src/results/results_json.cpp framework/src/results/spec_json.cpp "${core_common[@]}")
+core_report=($(cd "$root" && ls framework/src/report/*.cpp) "${core_results[@]}")
+core_experiment=($(cd "$root" && ls framework/src/experiment/*.cpp) framework/src/plan/plan.cpp
+                 framework/src/registry/registry.cpp tests/fuzz/stub_linear_kinds.cpp "${core_results[@]}")
+torch_libs=(-ltorch_cpu -lc10)
 
 obj_of() { echo "$out/obj/$(echo "$1" | tr '/' '_').o"; }
 
@@ -30,7 +42,8 @@ compile() {  # compile SRC [extra flags...] if stale
   fi
 }
 
-all_sources=$(printf '%s\n' "${core_safetensors[@]}" "${core_gguf[@]}" "${core_tokenizer[@]}" | sort -u)
+all_sources=$(printf '%s\n' "${core_safetensors[@]}" "${core_gguf[@]}" "${core_tokenizer[@]}" "${core_hf_config[@]}" \
+  "${core_report[@]}" "${core_experiment[@]}" | sort -u)
 export -f compile obj_of; export root out CXX
 # Library sources: sanitizers and coverage; harness sources additionally get the fuzzer flag.
 for s in $all_sources; do echo "$s"; done | xargs -P "$jobs" -I{} bash -c \
@@ -52,4 +65,17 @@ link fuzz_safetensors "${core_safetensors[@]}"
 link fuzz_gguf "${core_gguf[@]}"
 link fuzz_chat_template "${core_jinja[@]}" -- -licuuc -licui18n
 link fuzz_tokenizer "${core_tokenizer[@]}" -- -licuuc -licui18n -lpcre2-8
+link fuzz_hf_config "${core_hf_config[@]}"
+link fuzz_results "${core_report[@]}" -- "${torch_libs[@]}" -lspdlog -lfmt
+link fuzz_experiment "${core_experiment[@]}" -- -rdynamic -ltomlplusplus -lboost_filesystem -ldl "${torch_libs[@]}" -lspdlog -lfmt
+# fuzz_experiment's plugins: the TEST-ONLY ones, compiled by g++ (they include ATen.h), without
+# sanitizers and without libqrun_core: their qrun symbols resolve to the harness's instrumented code
+# (-rdynamic above), so there is one copy of the registry, params and schema code.
+mkdir -p "$out/plugins"
+if [[ ! -f $out/plugins/libqrun_test_plugins.so || $root/tests/runner/plugins/test_plugins.cpp -nt $out/plugins/libqrun_test_plugins.so ]]; then
+  echo "  G++ libqrun_test_plugins.so"
+  g++ -std=c++20 -O1 -fPIC -shared -fvisibility=hidden -I"$root/framework/include" -I"$root/framework/src" \
+    -I/usr/include/torch/csrc/api/include "$root/tests/runner/plugins/test_plugins.cpp" \
+    "$root/framework/src/model/dense_linear.cpp" -o "$out/plugins/libqrun_test_plugins.so" "${torch_libs[@]}"
+fi
 echo "built in $out"

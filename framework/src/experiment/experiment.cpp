@@ -480,7 +480,7 @@ Result<toml::table> parse_root(const std::string& toml_text, const std::string& 
   } catch (const toml::parse_error& err) {
     const auto& b = err.source().begin;
     return Error{file_name + ":" + std::to_string(b.line) + ":" + std::to_string(b.column),
-                 "TOML syntax error: " + std::string(err.description()),
+                 "TOML syntax error: " + experiment_detail::one_line(err.description()),
                  "correct the TOML at that position (syntax: https://toml.io/en/v1.0.0)", ErrorCode::corrupt_input};
   }
   QRUN_TRY(experiment_detail::apply_overrides(root, options.overrides));

@@ -6,6 +6,21 @@
 
 namespace qrun::experiment_detail {
 
+std::string one_line(std::string_view text) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '\n') out += "\\n";
+    else if (c == '\t') out += "\\t";
+    else if (c == '\r') out += "\\r";
+    else if (c < 0x20 || c == 0x7f) out += std::string("\\x") + kHex[c >> 4] + kHex[c & 15];
+    else out += ch;
+    if (out.size() > 300) return out.substr(0, 297) + "...";
+  }
+  return out;
+}
+
 std::string where(const toml::source_region& src, const std::string& file) {
   if (src.begin.line == 0) return "--set";
   return file + ":" + std::to_string(src.begin.line) + ":" + std::to_string(src.begin.column);
