@@ -137,3 +137,18 @@ TEST_CASE("read_results refuses a cell whose values are malformed, naming the ce
   CHECK(j.error().thing == (dir / "results.json").string() + " variants[0].metrics.ppl.values[0].value");
   CHECK(j.error().code == qrun::ErrorCode::corrupt_input);
 }
+
+TEST_CASE("the sessions of a run survive a JSON round trip in order", "[results]") {
+  qrun::Results r;
+  r.variants.push_back({});
+  r.variants[0].name = "base";
+  r.provenance.sessions = {{"start", "2026-12-07T10:00:00Z", "node1", "1/2", "77_1"},
+                           {"resume", "2026-12-07T11:00:00Z", "node2", "", ""}};
+  auto back = qrun::results_from_json(qrun::to_json(r));
+  REQUIRE(back.ok());
+  REQUIRE(back->provenance.sessions.size() == 2);
+  CHECK(back->provenance.sessions[0].kind == "start");
+  CHECK(back->provenance.sessions[0].shard == "1/2");
+  CHECK(back->provenance.sessions[0].job == "77_1");
+  CHECK(back->provenance.sessions[1].host == "node2");
+}

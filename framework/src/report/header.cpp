@@ -47,7 +47,10 @@ std::string render_header(const RunView& run) {
     for (const std::string& o : p.overrides) list += (list.empty() ? "" : ", ") + code(o);
     t.row({"Overrides (`--set`)", list});
   }
-  t.row({"Date", or_unknown(p.started) + " → " + p.finished.value_or("not finished")});
+  t.row({"Date", or_unknown(p.first_started ? *p.first_started : p.started) + " → " + p.finished.value_or("not finished")});
+  for (const SessionRecord& s : p.sessions)  // the first start and every resumption, shard, merge
+    t.row({"Session (" + s.kind + ")", s.started + (s.host.empty() ? "" : " on " + s.host) +
+                                           (s.shard.empty() ? "" : ", shard " + s.shard) + (s.job.empty() ? "" : ", job " + s.job)});
   if (p.model) {
     const bool folder_differs = !p.model->folder.empty() && p.model->folder != p.model->name;
     t.row({"Model", code(or_unknown(p.model->name)) + (folder_differs ? " in " + code(p.model->folder) : "")});

@@ -16,6 +16,8 @@
 //     "datasets": [{"name": "wikitext2", "path": "...", "sha256": "..."}],
 //     "overrides": ["model.path=/m", ...],            (since issue 12: the run's --set texts)
 //     "started": "2026-11-26T20:13:00Z", "finished": "..." | null, "first_started": "..." (resumed runs)
+//     "sessions": [{"kind": "start"|"resume"|"merge", "started": "...", "host": "...", "shard": "1/3" | "",
+//                   "job": "<slurm job>" | ""}]     (since issue 17: every process that worked on the run)
 //   },
 //   "declarations": {                                  (since issue 12: each metric's MetricSpec)
 //     "<metric plugin id>": {"compares_to_baseline": false, "needs_dataset": true,
@@ -112,6 +114,14 @@ struct ModelRecord {
 struct DatasetRecord {
   std::string name, path, sha256;
 };
+// One process that worked on the run folder: the first start, a resumption, a shard, a merge.
+struct SessionRecord {
+  std::string kind;     // "start" | "resume" | "merge" | "submit" (qrun slurm)
+  std::string started;  // UTC "2026-11-26T20:13:00Z"
+  std::string host;
+  std::string shard;    // "2/3", "" when unsharded
+  std::string job;      // Slurm "<array job>_<task>" or "", when not under Slurm
+};
 
 // Where and with what the numbers were made. Empty strings / nullopt: not recorded.
 struct Provenance {
@@ -121,6 +131,7 @@ struct Provenance {
   std::optional<ModelRecord> model;
   std::vector<DatasetRecord> datasets;
   std::vector<std::string> overrides;  // the run's --set texts, in order
+  std::vector<SessionRecord> sessions; // (since issue 17) every start and resumption, oldest first
 };
 
 struct Results {
@@ -161,6 +172,9 @@ nlohmann::json to_json(const MetricSpec& s);
 Result<MetricSpec> metric_spec_from_json(const nlohmann::json& j, const std::string& thing);
 
 nlohmann::json to_json(const Results& r);
+// One variant as stored under "variants" (a per-cell file stores its variant with that one cell).
+nlohmann::json variant_json(const VariantRecord& v);
+Result<VariantRecord> variant_from_json(const nlohmann::json& j, const std::string& source);
 // `source` names the document in errors ("results", or a file path): "<source> variants[1].name".
 // Fills in declarations for recorded values that have none (declare_undeclared).
 Result<Results> results_from_json(const nlohmann::json& j, const std::string& source = "results");

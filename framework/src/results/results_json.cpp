@@ -147,6 +147,9 @@ Provenance parse_provenance(const json& p) {
   if (p.contains("overrides") && p["overrides"].is_array())
     for (const json& o : p["overrides"])
       if (o.is_string()) out.overrides.push_back(o.get<std::string>());
+  if (p.contains("sessions") && p["sessions"].is_array())
+    for (const json& s : p["sessions"])
+      out.sessions.push_back({str(s, "kind"), str(s, "started"), str(s, "host"), str(s, "shard"), str(s, "job")});
   return out;
 }
 
@@ -170,6 +173,12 @@ json to_json(const Provenance& p) {
             {"overrides", p.overrides},         {"started", p.started},
             {"finished", opt_json(p.finished)}};
   if (p.first_started) j["first_started"] = *p.first_started;
+  if (!p.sessions.empty()) {
+    json sessions = json::array();
+    for (const SessionRecord& s : p.sessions)
+      sessions.push_back({{"kind", s.kind}, {"started", s.started}, {"host", s.host}, {"shard", s.shard}, {"job", s.job}});
+    j["sessions"] = std::move(sessions);
+  }
   return j;
 }
 
@@ -269,6 +278,14 @@ json to_json(const ModelStorage& s) {
           {"quantized_linear_bytes", s.quantized_linear_bytes},
           {"hf_footprint_bytes", s.hf_footprint_bytes},
           {"parameters", s.parameters}};
+}
+
+json variant_json(const VariantRecord& v) { return to_json(v); }
+
+Result<VariantRecord> variant_from_json(const json& j, const std::string& source) {
+  auto v = parse_variant(j);
+  if (!v) return v.error().within(source, ".");
+  return v;
 }
 
 json to_json(const Results& r) {

@@ -1,23 +1,13 @@
-// The Results document while a run fills it: a fresh document, merging an earlier run's finished cells.
+// The Results document a run's cells are assembled into.
 #include "runner/results_doc.hpp"
 
 #include "common/version.hpp"
 #include "results/declarations.hpp"
 #include "runner/provenance.hpp"
-#include "runner/runner.hpp"
 
 #include <cmath>
 
 namespace qrun {
-
-nlohmann::json resume_key(const nlohmann::json& experiment_json) {
-  nlohmann::json key = experiment_json;
-  if (key.is_object()) {
-    key.erase("output_dir");  // the same run may be named by --output or by the file
-    key.erase("report");      // criteria and title change the report, not the numbers
-  }
-  return key;
-}
 
 namespace runner {
 
@@ -51,46 +41,6 @@ Results new_results(const Plan& plan, const Registry& registry, std::chrono::sys
         doc.variants.push_back(std::move(r));
       }
   return doc;
-}
-
-Result<int> merge_previous(Results& doc, const Results& old, const std::filesystem::path& old_file) {
-  const nlohmann::json a = resume_key(old.experiment);
-  const nlohmann::json b = resume_key(doc.experiment);
-  if (a != b) {
-    const nlohmann::json patch = nlohmann::json::diff(a, b);
-    const std::string where = patch.empty() ? "" : patch[0].value("path", "");
-    return Error{old_file.string(),
-                 "was written by a different experiment (first difference at experiment" + where + ")",
-                 "rerun with --fresh to discard those results, or write to another folder with --output DIR"};
-  }
-  // The data must be the data the old cells were computed on.
-  for (const DatasetRecord& od : old.provenance.datasets)
-    for (const DatasetRecord& nd : doc.provenance.datasets)
-      if (od.name == nd.name && od.sha256 != nd.sha256)
-        return Error{nd.path,
-                     "changed since " + old_file.string() + " was written (sha256 " + nd.sha256 + ", was " + od.sha256 + ")",
-                     "rerun with --fresh to recompute everything on the new data, or restore the old file"};
-  const Provenance& op = old.provenance;
-  if (!op.started.empty()) doc.provenance.first_started = op.first_started ? *op.first_started : op.started;
-  if (op.model) doc.provenance.model = op.model;
-  if (op.device) doc.provenance.device = op.device;
-
-  int taken = 0;
-  for (const VariantRecord& ov : old.variants) {
-    VariantRecord* nv = doc.variant(ov.name);
-    if (!nv) continue;
-    for (const auto& [label, cell] : ov.metrics) {
-      nv->metrics[label] = cell;
-      ++taken;
-    }
-    if (ov.transforms.size() == nv->transforms.size())
-      for (std::size_t i = 0; i < ov.transforms.size(); ++i)
-        if (ov.transforms[i].summary) nv->transforms[i] = ov.transforms[i];
-    if (ov.storage) nv->storage = ov.storage;
-    if (!ov.compute_dtype.empty()) nv->compute_dtype = ov.compute_dtype;
-    if (!ov.storage_dtype.empty()) nv->storage_dtype = ov.storage_dtype;
-  }
-  return taken;
 }
 
 VariantRecord& variant_of(Results& doc, const std::string& name) {

@@ -1,4 +1,4 @@
-// The Results document while a run fills it: creation, resume merge, cell bookkeeping.
+// The Results document a run's cells are assembled into (assemble.hpp): creation, cell bookkeeping.
 // Internal to framework/src/runner/.
 #pragma once
 
@@ -22,11 +22,6 @@ namespace qrun::runner {
 // before loading anything, the declarations of every metric the plan runs, one entry per variant
 // (experiment file order) with no metrics, "complete": false.
 Results new_results(const Plan& plan, const Registry& registry, std::chrono::system_clock::time_point started);
-
-// Takes every finished cell (and the variant facts recorded with them) from `old` into `doc`.
-// Error when `old` was written for another experiment (names `old_file` and the first
-// difference) or when a dataset's sha256 changed since. Returns how many cells were taken.
-Result<int> merge_previous(Results& doc, const Results& old, const std::filesystem::path& old_file);
 
 // The variant named `name` (it exists: the document is built from the plan).
 VariantRecord& variant_of(Results& doc, const std::string& name);

@@ -9,6 +9,7 @@
 //   QRUN_TEST_COUNTER=<file>    every metric evaluation appends "<metric> <variant>" to the file
 //   QRUN_TEST_FAIL_ON=<variant> test_weight_sum returns an Error on that variant
 //   QRUN_TEST_KILL_ON=<variant> test_weight_sum kills the process (SIGKILL) on that variant
+//   QRUN_TEST_HANG_ON=<variant> test_weight_sum sleeps 120 s on that variant (to be killed from outside)
 #include <qrun/plugin.hpp>
 
 #include <ATen/ATen.h>
@@ -17,7 +18,9 @@
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
+#include <chrono>
 #include <map>
+#include <thread>
 #include <tuple>
 
 namespace {
@@ -196,6 +199,7 @@ qrun::Result<std::vector<qrun::MetricResult>> eval_sum(const SumCfg& c, const qr
   for (const auto& v : in.variants) {
     count_call("test_weight_sum", v.name);
     if (v.name == env("QRUN_TEST_KILL_ON")) std::raise(SIGKILL);
+    if (v.name == env("QRUN_TEST_HANG_ON")) std::this_thread::sleep_for(std::chrono::seconds(120));
     if (v.name == env("QRUN_TEST_FAIL_ON")) {
       return qrun::Error{"variant " + v.name, "failing on request (QRUN_TEST_FAIL_ON)", "unset QRUN_TEST_FAIL_ON"};
     }
