@@ -5,19 +5,24 @@
 //              not a type name (Q2_K_S, Q3_K_S/M/L, Q4_K_S/M, Q5_K_S/M): llama.cpp's per-tensor mix
 //   mix        true: a name that is both (Q2_K, Q4_0, Q4_1, Q5_0, Q5_1, Q6_K, Q8_0, IQ4_NL, IQ4_XS)
 //              means llama-quantize's file type (output q6_K, more bits where the mix says)
-//   imatrix    safetensors with one float32 [in_features] vector per layer, named as the layer, the
-//              layer + ".weight", or llama.cpp's name ("blk.0.attn_v.weight"); a layer it lacks is
-//              quantized without one, as llama-quantize does
+//   imatrix    an importance matrix file: llama-imatrix's GGUF or legacy .dat, or safetensors with
+//              one float32 [in_features] vector per layer (imatrix.hpp), entries named as the layer,
+//              the layer + ".weight", or llama.cpp's name ("blk.0.attn_v.weight"); a layer it lacks
+//              is quantized without one, as llama-quantize does. "calibration": computed here, before
+//              quantizing, as llama-imatrix does (imatrix_compute.hpp) from `calibration` (n_samples
+//              chunks of seq_len tokens), its provenance in the report
 //   embeddings quantize the token embedding too (its values replaced by their ggml dequantization,
 //              as llama.cpp reads them; storage stays dense)
 // As llama-quantize: weights are converted to float32 first; rows that are not whole blocks fall
 // back (llama_types.hpp); every linear layer is selected by default, lm_head included.
 #include "gguf_linear.hpp"
+#include "imatrix_compute.hpp"
 #include "llama_types.hpp"
 
 #include <qrun/plugin.hpp>
 #include <qrun/quant/quantize_model.hpp>
 #include <qrun/safetensors.hpp>
+#include <qrun/sha256.hpp>
 
 #include <ATen/ATen.h>
 
@@ -38,6 +43,8 @@ struct Cfg {
   std::string imatrix;
   bool embeddings = true;
   std::vector<std::string> include = {}, exclude = {};
+  std::string calibration = "datasets/calibration.json";
+  std::int64_t n_samples = 0, seq_len = 512;
 };
 const auto schema = qrun::schema<Cfg>(
     qrun::field("type", &Cfg::type)
@@ -47,11 +54,17 @@ const auto schema = qrun::schema<Cfg>(
         .doc("read a type that is also a llama-quantize file type (Q2_K Q4_0 Q4_1 Q5_0 Q5_1 Q6_K Q8_0 IQ4_NL IQ4_XS) "
              "as that file type's per-tensor mix"),
     qrun::field("imatrix", &Cfg::imatrix)
-        .doc("importance matrix: safetensors with one float32 [in_features] tensor per layer (the layer's name, "
-             "name + \".weight\", or llama.cpp's name); empty: none"),
+        .doc("importance matrix: llama-imatrix's .gguf or .dat, or safetensors with one float32 [in_features] tensor per "
+             "layer (the layer's name, name + \".weight\", or llama.cpp's name); \"calibration\": computed from "
+             "`calibration` as llama-imatrix does; empty: none"),
     qrun::field("embeddings", &Cfg::embeddings).doc("also quantize the token embedding, as llama-quantize does"),
     qrun::field("include", &Cfg::include).doc("layer-name patterns to quantize; empty: every linear layer"),
-    qrun::field("exclude", &Cfg::exclude).doc("layer-name patterns left in full precision"));
+    qrun::field("exclude", &Cfg::exclude).doc("layer-name patterns left in full precision"),
+    qrun::field("calibration", &Cfg::calibration).doc("with imatrix=calibration: the text it is computed from (text file, "
+                                                      "JSON list of strings or qrun calibration JSON)"),
+    qrun::field("n_samples", &Cfg::n_samples).min(0).doc("with imatrix=calibration: chunks (0: every whole chunk)"),
+    qrun::field("seq_len", &Cfg::seq_len).min(16).unit("tokens").doc("with imatrix=calibration: tokens per chunk "
+                                                                     "(llama-imatrix's n_ctx)"));
 
 // The type of every tensor: one ggml type, or a mix's choice per llama.cpp tensor name.
 struct Plan {
@@ -124,21 +137,18 @@ struct Notes {
   std::int64_t with_imatrix = 0;
 };
 
-// The layer's importance vector: float32 [in], or an undefined tensor when the file has none.
-qrun::Result<at::Tensor> imatrix_for(const qrun::SafetensorsFile& f, const std::string& layer, std::int64_t in) {
-  const qrun::TensorEntry* e = f.find(layer);
-  if (!e) e = f.find(layer + ".weight");
-  if (!e) e = f.find(gg::llama_tensor_name(layer));
+// The layer's importance vector: float32 [in], or an undefined tensor when the imatrix has none.
+qrun::Result<at::Tensor> imatrix_for(const gg::Imatrix& im, const std::string& where, const std::string& layer, std::int64_t in) {
+  const gg::ImatrixEntry* e = gg::find_imatrix_entry(im, layer);
   if (!e) return at::Tensor();
-  auto t = f.load(e->name);
-  if (!t) return t.error();
-  if (t->dim() != 1 || t->size(0) != in || !t->is_floating_point())
-    return qrun::Error{f.path().string() + " tensor " + e->name,
-                       "must be a float vector of " + std::to_string(in) + " values (the layer's input columns)",
+  if (e->nmat != 1 || e->ncols != in)
+    return qrun::Error{where + " entry for " + layer,
+                       "has " + std::to_string(e->nmat) + " x " + std::to_string(e->ncols) + " values, not one vector of " +
+                           std::to_string(in) + " (the layer's input columns)",
                        "compute the importance matrix for this model", qrun::ErrorCode::invalid_argument};
-  at::Tensor v = t->to(at::kFloat).contiguous();
+  at::Tensor v = at::tensor(e->mean(), at::TensorOptions().dtype(at::kFloat));
   if (!at::isfinite(v).all().item<bool>())
-    return qrun::Error{f.path().string() + " tensor " + e->name, "holds NaN or infinite values", "recompute the importance matrix",
+    return qrun::Error{where + " entry for " + layer, "holds NaN or infinite values", "recompute the importance matrix",
                        qrun::ErrorCode::corrupt_input};
   return v;
 }
@@ -164,12 +174,13 @@ qrun::Result<GgmlType> type_for(const Plan& plan, const std::string& name, std::
 
 qrun::Result<std::shared_ptr<qrun::LinearImpl>> quantize_layer(const Plan& plan, const std::string& name, const at::Tensor& w,
                                                                 const at::Tensor& b, c10::ScalarType compute,
-                                                                const qrun::SafetensorsFile* imatrix_file, Notes& notes) {
+                                                                const gg::Imatrix* imatrix, const std::string& imatrix_where,
+                                                                Notes& notes) {
   const std::int64_t out = w.size(0), in = w.size(1);
   QRUN_ASSIGN_OR_RETURN(const GgmlType type, type_for(plan, name, in, notes));
   at::Tensor im;
-  if (imatrix_file) {
-    QRUN_ASSIGN_OR_RETURN(im, imatrix_for(*imatrix_file, name, in));
+  if (imatrix) {
+    QRUN_ASSIGN_OR_RETURN(im, imatrix_for(*imatrix, imatrix_where, name, in));
     if (im.defined()) ++notes.with_imatrix;
     else notes.imatrix_missing.push_back(name);
   }
@@ -194,23 +205,43 @@ at::Tensor find_embedding(qrun::Model& model) {
   return {};
 }
 
+// The importance matrix: computed from the calibration text (imatrix=calibration) or read from a
+// file in any of llama.cpp's or qrun's formats; `source` records where it came from.
+qrun::Result<gg::Imatrix> load_imatrix(const Cfg& c, qrun::Model& model, qrun::RunContext& ctx, nlohmann::json& source) {
+  if (c.imatrix == "calibration") {
+    gg::ImatrixSpec spec;
+    spec.calibration = c.calibration, spec.n_chunks = c.n_samples, spec.chunk_size = c.seq_len;
+    QRUN_ASSIGN_OR_RETURN(gg::ImatrixResult r, gg::compute_imatrix(model, spec, ctx));
+    source = {{"computed", true}, {"calibration", r.record}, {"entries", r.imatrix.entries.size()}};
+    return std::move(r.imatrix);
+  }
+  QRUN_ASSIGN_OR_RETURN(const gg::ImatrixFormat format, gg::sniff_imatrix_format(c.imatrix));
+  QRUN_ASSIGN_OR_RETURN(gg::Imatrix im, gg::read_imatrix(c.imatrix));
+  QRUN_ASSIGN_OR_RETURN(const std::string sha, qrun::sha256_file(c.imatrix));
+  source = {{"computed", false}, {"path", c.imatrix}, {"format", gg::imatrix_format_name(format)}, {"sha256", sha},
+            {"entries", im.entries.size()}, {"datasets", im.datasets}, {"chunk_count", im.chunk_count},
+            {"chunk_size", im.chunk_size}};
+  return im;
+}
+
 qrun::Result<qrun::TransformReport> apply(const Cfg& c, qrun::Model& model, qrun::RunContext& ctx) {
   at::Tensor embedding = c.embeddings ? find_embedding(model) : at::Tensor();
   QRUN_ASSIGN_OR_RETURN(const Plan plan, make_plan(c, model, embedding));
-  std::optional<qrun::SafetensorsFile> imatrix;
+  std::optional<gg::Imatrix> imatrix;
+  nlohmann::json imatrix_source;
   if (!c.imatrix.empty()) {
-    auto f = qrun::SafetensorsFile::open(c.imatrix);
-    if (!f) return f.error().within("gguf.imatrix");
-    imatrix = std::move(*f);
+    auto loaded = load_imatrix(c, model, ctx, imatrix_source);
+    if (!loaded) return loaded.error().within("gguf.imatrix");
+    imatrix = std::move(*loaded);
   }
   Notes notes;
-  const qrun::SafetensorsFile* im = imatrix ? &*imatrix : nullptr;
+  const gg::Imatrix* im = imatrix ? &*imatrix : nullptr;
   qrun::quant::QuantizeRequest req{plan.name, c.include, c.exclude, "gguf",
                                    {{"type", plan.name}, {"imatrix", c.imatrix}, {"embeddings", c.embeddings}}};
   auto r = qrun::quant::quantize_model(
       model, req,
       [&](const std::string& n, const at::Tensor& w, const at::Tensor& b, c10::ScalarType ct) {
-        return quantize_layer(plan, n, w, b, ct, im, notes);
+        return quantize_layer(plan, n, w, b, ct, im, c.imatrix, notes);
       },
       ctx);
   if (!r) return r.error();
@@ -228,6 +259,7 @@ qrun::Result<qrun::TransformReport> apply(const Cfg& c, qrun::Model& model, qrun
   r->details["fallbacks"] = notes.fallbacks;
   r->details["imatrix_layers"] = notes.with_imatrix;
   r->details["imatrix_missing"] = notes.imatrix_missing;
+  if (im) r->details["imatrix_source"] = imatrix_source;
   if (!notes.fallbacks.empty()) ctx.info("gguf: " + std::to_string(notes.fallbacks.size()) + " tensors fell back to another type");
   return r;
 }
