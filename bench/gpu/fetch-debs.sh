@@ -14,7 +14,7 @@ ls -1 | wc -l
 # which bench/gpu/build.sh prefers: it leaves room in the device tool's 64 MiB for models.
 tmp=$(mktemp -d)
 for f in *.deb; do dpkg -x "$f" "$tmp"; done
-find "$tmp" -name '*.a' -delete
+find "$tmp" -name '*.a' ! -name 'libCatch2*' -delete  # Catch2's main library is static
 rm -rf "$tmp/usr/share/doc" "$tmp/usr/share/man" "$tmp/usr/share/lintian"
 tar cJf ../.gpu-deps.tar.xz -C "$tmp" .
 rm -rf "$tmp"
