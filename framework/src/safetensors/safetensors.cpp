@@ -42,6 +42,28 @@ std::string tensor_thing(const std::filesystem::path& path, const std::string& n
   return path.string() + " tensor '" + clip_for_error(name) + "'";
 }
 
+// FP8 bytes held in uint8 tensors (libtorch 1.13 has no float8 type) are named FP8 in the header
+// when the layer that stores them says so: a metadata entry "qrun.linear.<layer>" (the record of a
+// quantized layer, qrun/linear_kind.hpp) whose {"metadata": {"safetensors_dtypes": {suffix: name}}}
+// names "F8_E4M3" or "F8_E5M2" for the uint8 tensor "<layer>.<suffix>". Other tools (transformers,
+// vLLM, compressed-tensors) then read those tensors as torch.float8_e4m3fn / float8_e5m2.
+std::map<std::string, std::string> fp8_header_names(const std::map<std::string, std::string>& metadata) {
+  static const std::string prefix = "qrun.linear.";
+  std::map<std::string, std::string> out;
+  for (auto it = metadata.lower_bound(prefix); it != metadata.end() && it->first.compare(0, prefix.size(), prefix) == 0;
+       ++it) {
+    if (it->second.find("safetensors_dtypes") == std::string::npos) continue;
+    const nlohmann::json j = nlohmann::json::parse(it->second, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("metadata") || !j["metadata"].is_object()) continue;
+    const auto d = j["metadata"].find("safetensors_dtypes");
+    if (d == j["metadata"].end() || !d->is_object()) continue;
+    for (const auto& [suffix, name] : d->items())
+      if (name.is_string() && is_fp8_dtype_name(name.get<std::string>()))
+        out[it->first.substr(prefix.size()) + "." + suffix] = name.get<std::string>();
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<SafetensorsFile> SafetensorsFile::open(const std::filesystem::path& path) {
@@ -111,6 +133,7 @@ Result<void> write_safetensors(const std::filesystem::path& path, const NamedTen
     for (const auto& [k, v] : metadata) meta[k] = v;
     text += "\"__metadata__\":" + meta.dump();
   }
+  const std::map<std::string, std::string> fp8_names = fp8_header_names(metadata);
   std::set<std::string> names;
   std::vector<at::Tensor> cpu;
   cpu.reserve(tensors.size());
@@ -120,7 +143,8 @@ Result<void> write_safetensors(const std::filesystem::path& path, const NamedTen
       return Error{tensor_thing(path, name), "tensor name used twice (or reserved)", "give every tensor a unique name"};
     if (!tensor.defined())
       return Error{tensor_thing(path, name), "tensor is undefined", "pass a real tensor"};
-    const auto dtype = safetensors_dtype_name(tensor.scalar_type());
+    auto dtype = safetensors_dtype_name(tensor.scalar_type());
+    if (auto f = fp8_names.find(name); f != fp8_names.end() && tensor.scalar_type() == at::kByte) dtype = f->second;
     if (!dtype)
       return Error{tensor_thing(path, name), std::string("dtype ") + c10::toString(tensor.scalar_type()) +
                                                  " has no safetensors name",

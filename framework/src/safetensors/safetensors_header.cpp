@@ -25,8 +25,10 @@ struct DTypeBytes {
   std::uint64_t bytes;
 };
 // Must list the same names as kSafetensorsDTypes (safetensors_dtypes.hpp, which needs torch).
-constexpr std::array<DTypeBytes, 10> kDTypeBytes{{{"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8},
-                                                   {"I32", 4}, {"I16", 2}, {"I8", 1}, {"U8", 1}, {"BOOL", 1}}};
+// F8_E4M3 / F8_E5M2: the safetensors names of torch.float8_e4m3fn / float8_e5m2 (1 byte each).
+constexpr std::array<DTypeBytes, 12> kDTypeBytes{{{"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8},
+                                                   {"I32", 4}, {"I16", 2}, {"I8", 1}, {"U8", 1}, {"BOOL", 1},
+                                                   {"F8_E4M3", 1}, {"F8_E5M2", 1}}};
 
 const char* const kRedownload = "re-download or re-export the file; it is not a valid safetensors file";
 
@@ -86,7 +88,7 @@ Result<SafetensorsHeaderEntry> parse_entry(const std::string& label, const std::
   const auto elem = safetensors_dtype_bytes(e.dtype);
   if (!elem)
     return Error{label + " tensor '" + clip_for_error(name) + "'", "unsupported dtype '" + clip_for_error(e.dtype) + "'",
-                 "qrun reads F64, F32, F16, BF16, I64, I32, I16, I8, U8 and BOOL; convert the tensor",
+                 "qrun reads F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL, F8_E4M3 and F8_E5M2; convert the tensor",
                  ErrorCode::unsupported};
   auto sh = v.find("shape");
   if (sh == v.end() || !sh->is_array()) return corrupt_tensor(label, name, "missing array field 'shape'");
