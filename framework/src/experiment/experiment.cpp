@@ -500,8 +500,10 @@ Result<std::string> read_experiment_file(const std::filesystem::path& file) {
 
 }  // namespace
 
-Result<Experiment> parse_experiment(const std::string& toml_text, const std::filesystem::path& file,
-                                    const Registry& registry, const LoadOptions& options) {
+namespace {
+
+Result<Experiment> parse_experiment_text(const std::string& toml_text, const std::filesystem::path& file,
+                                         const Registry& registry, const LoadOptions& options) {
   const std::string file_name = file.string();
   auto parsed = parse_root(toml_text, file_name, options);
   if (!parsed) return parsed.error();
@@ -520,6 +522,16 @@ Result<Experiment> parse_experiment(const std::string& toml_text, const std::fil
   return e;
 }
 
+}  // namespace
+
+// Errors quote names and values from the file: each field is made one line of bounded length.
+Result<Experiment> parse_experiment(const std::string& toml_text, const std::filesystem::path& file,
+                                    const Registry& registry, const LoadOptions& options) {
+  auto e = parse_experiment_text(toml_text, file, registry, options);
+  if (!e) return experiment_detail::one_line(e.error());
+  return e;
+}
+
 Result<Experiment> load_experiment(const std::filesystem::path& file, const Registry& registry,
                                    const LoadOptions& options) {
   auto text = read_experiment_file(file);
@@ -532,11 +544,13 @@ Result<std::vector<std::filesystem::path>> experiment_plugin_paths(const std::fi
   auto text = read_experiment_file(file);
   if (!text) return text.error();
   auto root = parse_root(*text, file.string(), options);
-  if (!root) return root.error();
+  if (!root) return experiment_detail::one_line(root.error());
   const toml::table* t = root->get_as<toml::table>("experiment");
   if (!t) return std::vector<std::filesystem::path>();  // absent, or not a table: load_experiment says so
   const Registry none;
-  return plugin_paths_of(Checker(file.string(), none), *t, file);
+  auto paths = plugin_paths_of(Checker(file.string(), none), *t, file);
+  if (!paths) return experiment_detail::one_line(paths.error());
+  return paths;
 }
 
 }  // namespace qrun

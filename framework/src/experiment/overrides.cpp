@@ -6,7 +6,7 @@
 
 namespace qrun::experiment_detail {
 
-std::string one_line(std::string_view text) {
+std::string one_line(std::string_view text, std::size_t max_size) {
   static const char* kHex = "0123456789abcdef";
   std::string out;
   for (const char ch : text) {
@@ -16,9 +16,16 @@ std::string one_line(std::string_view text) {
     else if (c == '\r') out += "\\r";
     else if (c < 0x20 || c == 0x7f) out += std::string("\\x") + kHex[c >> 4] + kHex[c & 15];
     else out += ch;
-    if (out.size() > 300) return out.substr(0, 297) + "...";
+    if (max_size != 0 && out.size() > max_size) return out.substr(0, max_size - 3) + "...";
   }
   return out;
+}
+
+Error one_line(Error e) {
+  e.thing = one_line(e.thing, 400);
+  e.reason = one_line(e.reason, 400);
+  e.fix = one_line(e.fix, 0);
+  return e;
 }
 
 std::string where(const toml::source_region& src, const std::string& file) {

@@ -34,7 +34,9 @@ Result<ParamValue> to_param_value(const toml::node& n, const std::string& at);
 // toml++'s parse_error description for one error line: it quotes the offending character raw (a
 // newline, a NUL), so control characters become escapes ("\n", "\x00") and the text is cut to 300
 // characters (found by tests/fuzz/fuzz_experiment: a newline split the error over two lines).
-std::string one_line(std::string_view text);
+std::string one_line(std::string_view text, std::size_t max_size = 300);
+// The same for an Error's thing and reason (cut to 400), and its fix (escaped, not cut).
+Error one_line(Error e);
 
 // Applies "--set path=value" texts to the parsed tree. Paths: key(.key)* with [index] after any
 // key ("metrics[0].max_length", "model.path"); missing tables are created. Values parse as TOML
