@@ -129,7 +129,7 @@ Result<int> eval(const po::variables_map& vm, const GlobalOptions& global) {
   const ParamMap backend_params{{"path", vm["model"].as<std::string>()},
                                 {"dtype", vm["dtype"].as<std::string>()},
                                 {"device", device}};
-  auto backend = registry.make_backend("hf", backend_params);
+  auto backend = registry.make_backend(vm["backend"].as<std::string>(), backend_params);
   if (!backend) return backend.error().within("--model");
   auto ctx = make_default_context(vm["seed"].as<std::uint64_t>(), c10::Device(device == "auto" ? "cpu" : device));
   auto base = (*backend)->load(*ctx);
@@ -185,6 +185,8 @@ int run_eval(const std::vector<std::string>& args, const GlobalOptions& global) 
   po::options_description desc("Options of qrun eval");
   desc.add_options()
       ("model", po::value<std::string>()->value_name("M"), "model folder or hub id (ORG/NAME)")
+      ("backend", po::value<std::string>()->default_value("hf")->value_name("B"),
+       "backend plugin that loads --model (e.g. gguf_file for a .gguf file; qrun plugins lists them)")
       ("metric", po::value<std::string>()->value_name("NAME"), "metric plugin (qrun plugins lists them)")
       ("param", po::value<std::vector<std::string>>()->value_name("K=V")->composing(), "metric parameter (repeatable)")
       ("transform", po::value<std::vector<std::string>>()->value_name("NAME[:K=V,...]")->composing(),

@@ -44,7 +44,8 @@ int logits(const po::variables_map& vm, const GlobalOptions& global) {
   const std::string device = vm["device"].as<std::string>();
   Registry registry = load_registry(global);
   auto backend = registry.make_backend(
-      "hf", {{"path", vm["model"].as<std::string>()}, {"dtype", vm["dtype"].as<std::string>()}, {"device", device}});
+      vm["backend"].as<std::string>(),
+      {{"path", vm["model"].as<std::string>()}, {"dtype", vm["dtype"].as<std::string>()}, {"device", device}});
   if (!backend) return report_error(backend.error().within("--model"));
   auto ctx = make_default_context(0, c10::Device(device == "auto" ? "cpu" : device));
   auto model = (*backend)->load(*ctx);
@@ -67,6 +68,8 @@ int run_logits(const std::vector<std::string>& args, const GlobalOptions& global
   po::options_description desc("Options of qrun logits");
   desc.add_options()
       ("model", po::value<std::string>()->value_name("M"), "model folder or hub id (ORG/NAME)")
+      ("backend", po::value<std::string>()->default_value("hf")->value_name("B"),
+       "backend plugin that loads --model (e.g. gguf_file for a .gguf file)")
       ("input", po::value<std::string>()->value_name("IN.safetensors"), "input_ids: int64 [B, T], no padding")
       ("out", po::value<std::string>()->value_name("OUT.safetensors"), "where logits (float32 [B, T, V]) are written")
       ("dtype", po::value<std::string>()->value_name("D")->default_value("auto"), "float32, bfloat16, float16 or auto")

@@ -172,6 +172,11 @@ int quantize_model_folder(const po::variables_map& vm, const GlobalOptions& glob
   const auto assignments = vm.count("param") ? vm["param"].as<std::vector<std::string>>() : std::vector<std::string>{};
   auto qparams = component_params(registry, quantizer, Kind::transform, assignments, "--param");
   if (!qparams) return report_error(qparams.error());
+  // A quantizer that declares an "export" parameter writes the quantized model itself, in its own
+  // file format (e.g. GGUF): --out FILE.ext (an extension other than .safetensors) goes there and
+  // no checkpoint folder is written.
+  const bool exports = (*qinfo)->schema.find("export") != nullptr && out.has_extension() && out.extension() != ".safetensors";
+  if (exports) (*qparams)["export"] = out.string();
   std::vector<std::pair<std::string, ParamMap>> defenses;
   for (const auto& d : vm.count("defense") ? vm["defense"].as<std::vector<std::string>>() : std::vector<std::string>{}) {
     const auto colon = d.find(':');
@@ -208,6 +213,10 @@ int quantize_model_folder(const po::variables_map& vm, const GlobalOptions& glob
   for (const auto& [name, params] : defenses)
     if (auto r = apply_transform(registry, name, params, **model, *ctx, log); !r) return report_error(r.error());
   if (auto r = apply_transform(registry, quantizer, *qparams, **model, *ctx, log); !r) return report_error(r.error());
+  if (exports) {
+    std::cout << log.back()["summary"].get<std::string>() << "\n";
+    return 0;
+  }
 
   // Tensors: each linear layer's state under its name, then every other parameter.
   NamedTensors tensors;
@@ -326,7 +335,8 @@ int run_quantize(const std::vector<std::string>& args, const GlobalOptions& glob
       ("defense", po::value<std::vector<std::string>>()->value_name("NAME[:k=v,...]"),
        "a defense applied before quantizing (repeatable, in order)")
       ("param", po::value<std::vector<std::string>>()->value_name("k=v"), "a quantizer parameter (repeatable)")
-      ("out", po::value<std::string>()->value_name("DIR|FILE"), "output checkpoint folder (or .safetensors file)")
+      ("out", po::value<std::string>()->value_name("DIR|FILE"),
+       "output checkpoint folder (or .safetensors file; FILE.gguf etc. for a quantizer with an export parameter)")
       ("dequant", "with --tensors: also write NAME.dequant (float32)")
       ("dtype", po::value<std::string>()->default_value("auto"), "weight dtype the model is loaded in")
       ("device", po::value<std::string>()->default_value("cpu"), "device the model is loaded on")

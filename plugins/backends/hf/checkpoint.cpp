@@ -62,6 +62,16 @@ Result<Checkpoint> Checkpoint::open(const std::filesystem::path& folder) {
   return c;
 }
 
+Checkpoint Checkpoint::from_tensors(std::filesystem::path origin, std::map<std::string, at::Tensor> tensors,
+                                   std::map<std::string, std::string> metadata) {
+  Checkpoint c;
+  c.folder_ = std::move(origin);
+  for (const auto& [name, _] : tensors) c.where_[name] = 0;
+  c.memory_ = std::move(tensors);
+  c.metadata_ = std::move(metadata);
+  return c;
+}
+
 std::vector<std::string> Checkpoint::names() const {
   std::vector<std::string> out;
   for (const auto& [name, _] : where_) out.push_back(name);
@@ -70,6 +80,7 @@ std::vector<std::string> Checkpoint::names() const {
 
 std::vector<std::filesystem::path> Checkpoint::files() const {
   std::vector<std::filesystem::path> out;
+  if (files_.empty()) out.push_back(folder_);  // from_tensors: the origin
   for (const auto& f : files_) out.push_back(f.path());
   std::sort(out.begin(), out.end());
   return out;
@@ -81,6 +92,7 @@ Result<at::Tensor> Checkpoint::load(const std::string& name) const {
     return Error{folder_.string() + " tensor '" + name + "'", "missing from the checkpoint",
                  "use a checkpoint that matches config.json (" + std::to_string(where_.size()) + " tensors present)",
                  ErrorCode::not_found};
+  if (auto m = memory_.find(name); m != memory_.end()) return m->second;
   return files_[it->second].load(name);
 }
 

@@ -17,6 +17,10 @@ namespace qrun::hf {
 class Checkpoint {
  public:
   static Result<Checkpoint> open(const std::filesystem::path& folder);
+  // Tensors already in memory (CPU), converted from another format (e.g. the gguf_file backend);
+  // `origin` names them in errors and files(); `metadata` as a safetensors file's.
+  static Checkpoint from_tensors(std::filesystem::path origin, std::map<std::string, at::Tensor> tensors,
+                                 std::map<std::string, std::string> metadata);
 
   bool contains(const std::string& name) const { return where_.count(name) != 0; }
   std::vector<std::string> names() const;                 // sorted
@@ -30,6 +34,7 @@ class Checkpoint {
   std::vector<SafetensorsFile> files_;
   std::map<std::string, std::size_t> where_;  // tensor -> index into files_
   std::map<std::string, std::string> metadata_;
+  std::map<std::string, at::Tensor> memory_;  // from_tensors
 };
 
 }  // namespace qrun::hf

@@ -15,6 +15,7 @@
 //              as llama.cpp reads them; storage stays dense)
 // As llama-quantize: weights are converted to float32 first; rows that are not whole blocks fall
 // back (llama_types.hpp); every linear layer is selected by default, lm_head included.
+#include "gguf_export.hpp"
 #include "gguf_linear.hpp"
 #include "imatrix_compute.hpp"
 #include "llama_types.hpp"
@@ -45,6 +46,7 @@ struct Cfg {
   std::vector<std::string> include = {}, exclude = {};
   std::string calibration = "datasets/calibration.json";
   std::int64_t n_samples = 0, seq_len = 512;
+  std::string export_path;
 };
 const auto schema = qrun::schema<Cfg>(
     qrun::field("type", &Cfg::type)
@@ -64,7 +66,10 @@ const auto schema = qrun::schema<Cfg>(
                                                       "JSON list of strings or qrun calibration JSON)"),
     qrun::field("n_samples", &Cfg::n_samples).min(0).doc("with imatrix=calibration: chunks (0: every whole chunk)"),
     qrun::field("seq_len", &Cfg::seq_len).min(16).unit("tokens").doc("with imatrix=calibration: tokens per chunk "
-                                                                     "(llama-imatrix's n_ctx)"));
+                                                                     "(llama-imatrix's n_ctx)"),
+    qrun::field("export", &Cfg::export_path)
+        .doc("also write the quantized model as a GGUF v3 file llama.cpp loads (gguf_export.hpp; qrun quantize "
+             "--out X.gguf sets it); empty: none"));
 
 // The type of every tensor: one ggml type, or a mix's choice per llama.cpp tensor name.
 struct Plan {
@@ -104,7 +109,9 @@ qrun::Result<Plan> make_plan(const Cfg& c, qrun::Model& model, const at::Tensor&
   const auto type = gg::parse_type(c.type);
   const auto mix = gg::parse_mix(c.type);
   const auto quantized = gg::quantized_types();
-  const bool is_type = type && std::find(quantized.begin(), quantized.end(), *type) != quantized.end();
+  // f32, f16 and bf16 as plain types too (convert_hf_to_gguf.py --outtype): every layer stored in that type.
+  const bool plain = type && (*type == GgmlType::f32 || *type == GgmlType::f16 || *type == GgmlType::bf16);
+  const bool is_type = type && (plain || std::find(quantized.begin(), quantized.end(), *type) != quantized.end());
   if (mix && (!is_type || c.mix)) p.mix = mix;
   else if (is_type) p.type = *type;
   else return qrun::Error{"gguf.type", "\"" + c.type + "\" is not a ggml type or llama-quantize mix qrun implements",
@@ -135,6 +142,8 @@ struct Notes {
   std::map<std::string, std::string> fallbacks;  // layer -> type used instead of the plan's
   std::vector<std::string> imatrix_missing;      // layers the imatrix file has no entry for
   std::int64_t with_imatrix = 0;
+  at::Tensor embedding_blocks;                   // the token embedding's ggml blocks (for export)
+  std::optional<GgmlType> embedding_type;
 };
 
 // The layer's importance vector: float32 [in], or an undefined tensor when the imatrix has none.
@@ -194,7 +203,9 @@ qrun::Result<std::string> quantize_embedding(const Plan& plan, at::Tensor& embed
   const std::string name = "model.embed_tokens";
   QRUN_ASSIGN_OR_RETURN(const GgmlType type, type_for(plan, name, embedding.size(1), notes));
   QRUN_ASSIGN_OR_RETURN(const at::Tensor x, float_rows(name, embedding));
-  const at::Tensor deq = gg::dequantize_blocks(type, gg::quantize_matrix(type, x, at::Tensor()), x.size(0), x.size(1));
+  notes.embedding_blocks = gg::quantize_matrix(type, x, at::Tensor());
+  notes.embedding_type = type;
+  const at::Tensor deq = gg::dequantize_blocks(type, notes.embedding_blocks, x.size(0), x.size(1));
   embedding.copy_(deq.to(embedding.device()).to(embedding.scalar_type()));
   return std::string(gg::type_name(type));
 }
@@ -261,6 +272,12 @@ qrun::Result<qrun::TransformReport> apply(const Cfg& c, qrun::Model& model, qrun
   r->details["imatrix_missing"] = notes.imatrix_missing;
   if (im) r->details["imatrix_source"] = imatrix_source;
   if (!notes.fallbacks.empty()) ctx.info("gguf: " + std::to_string(notes.fallbacks.size()) + " tensors fell back to another type");
+  if (!c.export_path.empty()) {
+    QRUN_ASSIGN_OR_RETURN(const std::string wrote,
+                          gg::export_gguf(model, {c.export_path, plan.name, notes.embedding_blocks, notes.embedding_type}, ctx));
+    r->details["export"] = c.export_path;
+    r->summary += "; " + wrote;
+  }
   return r;
 }
 
