@@ -59,7 +59,13 @@ class Fp4BlockLinear final : public LinearImpl {
     if (b_.defined()) t.emplace_back("bias", b_);
     return t;
   }
-  nlohmann::json metadata() const override { return {{"block_size", block_}, {"shape", {out_, in_}}}; }
+  // NVFP4's E4M3 block scales are written as safetensors F8_E4M3 (safetensors.cpp), as
+  // compressed-tensors stores them; E8M0 codes stay U8.
+  nlohmann::json metadata() const override {
+    nlohmann::json m = {{"block_size", block_}, {"shape", {out_, in_}}};
+    if (sf_ == BlockScale::e4m3) m["safetensors_dtypes"] = {{"weight_scale", "F8_E4M3"}};
+    return m;
+  }
   std::shared_ptr<LinearImpl> clone_to(c10::Device d) const override {
     auto mv = [&](const at::Tensor& t) { return t.defined() ? t.to(d, false, true) : t; };
     return std::make_shared<Fp4BlockLinear>(kind_, mv(p_), mv(s_), mv(g_), mv(b_), sf_, block_, out_, in_, compute_);

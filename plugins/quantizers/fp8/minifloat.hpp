@@ -77,6 +77,18 @@ inline at::Tensor decode(const at::Tensor& codes, const Format& f) {
   return table(f, codes.device()).index_select(0, codes.reshape({-1}).to(at::kLong)).reshape(codes.sizes());
 }
 
+// x -> the nearest value of `f` (round to nearest even, after saturating to +-max), with tensor
+// ops on x's device, for activations in a forward (the same values as decode(encode(x, f), f) for
+// finite x: within a binade [2^e, 2^(e+1)) the values are the multiples of 2^(e - mbits), below
+// the smallest normal the multiples of 2^(1 - bias - mbits); x / step is exact in float32 and
+// at::round rounds half to even). Computed in float32; returns float32.
+inline at::Tensor fake_quantize(const at::Tensor& x, const Format& f) {
+  const at::Tensor a = x.to(at::kFloat).abs().clamp_max(f.max);
+  const at::Tensor e = at::floor(at::log2(a)).clamp_min(static_cast<double>(1 - f.bias));  // log2(0) = -inf
+  const at::Tensor step = at::pow(2.0, e - f.mbits);
+  return at::round(a / step) * step * at::sign(x.to(at::kFloat));
+}
+
 // E8M0 scale: 2^(code - 127); code 255 is NaN.
 inline double decode_e8m0(std::uint8_t c) { return c == 255 ? std::nan("") : std::ldexp(1.0, static_cast<int>(c) - 127); }
 

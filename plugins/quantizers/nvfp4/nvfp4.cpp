@@ -1,7 +1,10 @@
 // nvfp4: NVFP4 weights after NVIDIA's recipe as llm-compressor applies it (fp8/fp4_quant.hpp for
 // the definition, fp8/fp4_linear.hpp for the storage: compressed-tensors' nvfp4-pack-quantized
 // names weight_packed, weight_scale (FP8 E4M3 bytes), weight_global_scale). A checkpoint without
-// qrun metadata whose layer has those three (+ input_global_scale, bias) loads as this kind.
+// qrun metadata whose layer has those three (+ input_global_scale, bias) loads as this kind
+// (weight_scale is safetensors F8_E4M3 there, read as its bytes; input_global_scale, the W4A4
+// activation scale, is accepted but not applied: the forward is weight-only, NVFP4A16).
+// Checkpoints written here carry compressed-tensors' nvfp4-pack-quantized quantization_config.
 #include "../fp8/fp4_quant.hpp"
 
 #include <qrun/plugin.hpp>
@@ -48,9 +51,30 @@ qrun::Result<std::shared_ptr<qrun::LinearImpl>> load(const qrun::LinearState& st
       st.compute));
 }
 
+// compressed-tensors' QuantizationConfig of weight-only NVFP4 (the NVFP4A16 preset scheme,
+// compressed_tensors/quantization/quant_scheme.py): 4-bit float weights, strategy tensor_group,
+// group 16; the layers left dense under "ignore".
+nlohmann::json compressed_tensors_config(const qrun::Model& model) {
+  nlohmann::json ignore = nlohmann::json::array();
+  for (const auto& n : model.linear_names())
+    if (model.linear(n).kind() != "nvfp4") ignore.push_back(n);
+  return {{"quant_method", "compressed-tensors"},
+          {"format", "nvfp4-pack-quantized"},
+          {"quantization_status", "compressed"},
+          {"config_groups",
+           {{"group_0",
+             {{"targets", {"Linear"}},
+              {"weights", {{"num_bits", 4}, {"type", "float"}, {"symmetric", true}, {"strategy", "tensor_group"},
+                           {"group_size", 16}, {"dynamic", false}, {"observer", "minmax"}}},
+              {"input_activations", nullptr},
+              {"output_activations", nullptr}}}}},
+          {"ignore", ignore},
+          {"kv_cache_scheme", nullptr}};
+}
+
 qrun::Result<qrun::TransformReport> apply(const Cfg& c, qrun::Model& model, qrun::RunContext& ctx) {
   qrun::quant::QuantizeRequest req{"nvfp4", c.include, c.exclude, "nvfp4", {{"block_size", 16}, {"scale", "e4m3"}}};
-  return qrun::quant::quantize_model(
+  auto rep = qrun::quant::quantize_model(
       model, req,
       [](const std::string&, const at::Tensor& w, const at::Tensor& b, c10::ScalarType ct)
           -> qrun::Result<std::shared_ptr<qrun::LinearImpl>> {
@@ -59,6 +83,8 @@ qrun::Result<qrun::TransformReport> apply(const Cfg& c, qrun::Model& model, qrun
             "nvfp4", mf::pack_nibbles(q.codes), q.scales, q.global, b, mf::BlockScale::e4m3, 16, w.size(0), w.size(1), ct));
       },
       ctx);
+  if (rep) rep->details["quantization_config"] = compressed_tensors_config(model);
+  return rep;
 }
 
 }  // namespace
