@@ -125,6 +125,43 @@ json post_processor(bool add_bos, const std::optional<std::string>& bos, std::op
   return json();
 }
 
+// The SentencePiece-style parts of tokenizer.json (as Hugging Face writes Llama 2's).
+void spm_parts(const GgufFile& f, json& j, const json& vocab, const std::vector<std::string>& merges, json post,
+               const std::optional<std::string>& unk) {
+  const bool prefix = bool_key(f, "tokenizer.ggml.add_space_prefix").value_or(true);
+  json replace = {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", "\xe2\x96\x81"}};
+  j["normalizer"] = prefix ? json{{"type", "Sequence"}, {"normalizers", {{{"type", "Prepend"}, {"prepend", "\xe2\x96\x81"}}, replace}}}
+                           : replace;
+  j["pre_tokenizer"] = nullptr;
+  j["post_processor"] = std::move(post);
+  json decoders = {{{"type", "Replace"}, {"pattern", {{"String", "\xe2\x96\x81"}}}, {"content", " "}},
+                   {{"type", "ByteFallback"}}, {{"type", "Fuse"}}};
+  if (prefix) decoders.push_back({{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}});
+  j["decoder"] = {{"type", "Sequence"}, {"decoders", decoders}};
+  j["model"] = {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", unk ? json(*unk) : json()},
+                {"continuing_subword_prefix", nullptr}, {"end_of_word_suffix", nullptr}, {"fuse_unk", true},
+                {"byte_fallback", true}, {"ignore_merges", false}, {"vocab", vocab}, {"merges", merges}};
+}
+
+// The byte-level BPE parts of tokenizer.json, the pre-tokenizer named by tokenizer.ggml.pre.
+Result<void> gpt2_parts(const GgufFile& f, json& j, const json& vocab, const std::vector<std::string>& merges, json post) {
+  const gguf::Value* pv = f.find("tokenizer.ggml.pre");
+  const std::string pre_name = pv && pv->as<std::string>() ? *pv->as<std::string>() : "default";
+  const auto pre = pre_for(pre_name);
+  if (!pre)
+    return Error::of(ErrorCode::unsupported, f.path().string() + " key 'tokenizer.ggml.pre'",
+                     "pre-tokenizer '" + pre_name + "' is not one qrun reads (qwen2, llama-bpe, gpt-2)",
+                     "use a file whose tokenizer qrun supports, or the original Hugging Face folder");
+  j["normalizer"] = pre->normalizer;
+  j["pre_tokenizer"] = pre->pre_tokenizer;
+  j["post_processor"] = std::move(post);
+  j["decoder"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}};
+  j["model"] = {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr}, {"continuing_subword_prefix", ""},
+                {"end_of_word_suffix", ""}, {"fuse_unk", false}, {"byte_fallback", false},
+                {"ignore_merges", pre->ignore_merges}, {"vocab", vocab}, {"merges", merges}};
+  return {};
+}
+
 }  // namespace
 
 Result<TokenizerFiles> tokenizer_from_gguf(const GgufFile& f) {
@@ -181,34 +218,9 @@ Result<TokenizerFiles> tokenizer_from_gguf(const GgufFile& f) {
   json& j = out.tokenizer;
   j = {{"version", "1.0"}, {"truncation", nullptr}, {"padding", nullptr}, {"added_tokens", added}};
   if (spm) {
-    const bool prefix = bool_key(f, "tokenizer.ggml.add_space_prefix").value_or(true);
-    json replace = {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", "\xe2\x96\x81"}};
-    j["normalizer"] = prefix ? json{{"type", "Sequence"}, {"normalizers", {{{"type", "Prepend"}, {"prepend", "\xe2\x96\x81"}}, replace}}}
-                             : replace;
-    j["pre_tokenizer"] = nullptr;
-    j["post_processor"] = post_processor(add_bos, bos, bos_id, false);
-    json decoders = {{{"type", "Replace"}, {"pattern", {{"String", "\xe2\x96\x81"}}}, {"content", " "}},
-                     {{"type", "ByteFallback"}}, {{"type", "Fuse"}}};
-    if (prefix) decoders.push_back({{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}});
-    j["decoder"] = {{"type", "Sequence"}, {"decoders", decoders}};
-    j["model"] = {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", unk ? json(*unk) : json()},
-                  {"continuing_subword_prefix", nullptr}, {"end_of_word_suffix", nullptr}, {"fuse_unk", true},
-                  {"byte_fallback", true}, {"ignore_merges", false}, {"vocab", vocab}, {"merges", merges}};
+    spm_parts(f, j, vocab, merges, post_processor(add_bos, bos, bos_id, false), unk);
   } else {
-    const gguf::Value* pv = f.find("tokenizer.ggml.pre");
-    const std::string pre_name = pv && pv->as<std::string>() ? *pv->as<std::string>() : "default";
-    const auto pre = pre_for(pre_name);
-    if (!pre)
-      return Error::of(ErrorCode::unsupported, f.path().string() + " key 'tokenizer.ggml.pre'",
-                       "pre-tokenizer '" + pre_name + "' is not one qrun reads (qwen2, llama-bpe, gpt-2)",
-                       "use a file whose tokenizer qrun supports, or the original Hugging Face folder");
-    j["normalizer"] = pre->normalizer;
-    j["pre_tokenizer"] = pre->pre_tokenizer;
-    j["post_processor"] = post_processor(add_bos, bos, bos_id, true);
-    j["decoder"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}};
-    j["model"] = {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr}, {"continuing_subword_prefix", ""},
-                  {"end_of_word_suffix", ""}, {"fuse_unk", false}, {"byte_fallback", false},
-                  {"ignore_merges", pre->ignore_merges}, {"vocab", vocab}, {"merges", merges}};
+    QRUN_TRY(gpt2_parts(f, j, vocab, merges, post_processor(add_bos, bos, bos_id, true)));
   }
   json& tc = out.tokenizer_config;
   tc = {{"add_bos_token", add_bos}, {"add_eos_token", add_eos}, {"clean_up_tokenization_spaces", false}};

@@ -15,6 +15,7 @@
 #include "gguf_export.hpp"
 
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 
@@ -121,20 +122,10 @@ void special_tokens(const json& tok, const json& tcfg, const json& cfg, std::int
     if (add.count(typ)) kv.push_back({std::string("tokenizer.ggml.add_") + typ + "_token", Value::of(add[typ])});
 }
 
-}  // namespace
-
-Result<std::vector<KeyValue>> tokenizer_metadata(const std::filesystem::path& folder, std::int64_t n_vocab) {
-  const std::string tfile = (folder / "tokenizer.json").string();
-  QRUN_ASSIGN_OR_RETURN(const json tok, read_json(folder / "tokenizer.json", true));
-  QRUN_ASSIGN_OR_RETURN(const json tcfg, read_json(folder / "tokenizer_config.json", false));
-  QRUN_ASSIGN_OR_RETURN(const json cfg, read_json(folder / "config.json", false));
-  const json model = tok.value("model", json());
-  if (!model.is_object() || model.value("type", "") != "BPE" || !model.contains("vocab") || !model.at("vocab").is_object())
-    return Error::of(ErrorCode::unsupported, tfile + " model", "is not a BPE model with a vocabulary",
-                     "export a model with a byte-level or SentencePiece-style BPE tokenizer.json");
-  const bool spm = model.value("byte_fallback", false);
-  std::vector<std::string> tokens;
-  std::vector<std::int32_t> types;
+// TextModel.get_vocab_base: every id below the embedding rows, "[PAD<id>]" (UNUSED) where the
+// tokenizer has none, added tokens CONTROL (special or looking special) or USER_DEFINED. Returns the count.
+std::int64_t token_list(const json& tok, const json& model, bool spm, std::int64_t n_vocab, std::vector<std::string>& tokens,
+                        std::vector<std::int32_t>& types) {
   std::map<std::int64_t, std::string> by_id;
   for (const auto& [text, id] : model.at("vocab").items())
     if (id.is_number_integer()) by_id[id.get<std::int64_t>()] = text;
@@ -167,6 +158,24 @@ Result<std::vector<KeyValue>> tokenizer_metadata(const std::filesystem::path& fo
     tokens.push_back(std::move(text));
     types.push_back(type);
   }
+  return size;
+}
+
+}  // namespace
+
+Result<std::vector<KeyValue>> tokenizer_metadata(const std::filesystem::path& folder, std::int64_t n_vocab) {
+  const std::string tfile = (folder / "tokenizer.json").string();
+  QRUN_ASSIGN_OR_RETURN(const json tok, read_json(folder / "tokenizer.json", true));
+  QRUN_ASSIGN_OR_RETURN(const json tcfg, read_json(folder / "tokenizer_config.json", false));
+  QRUN_ASSIGN_OR_RETURN(const json cfg, read_json(folder / "config.json", false));
+  const json model = tok.value("model", json());
+  if (!model.is_object() || model.value("type", "") != "BPE" || !model.contains("vocab") || !model.at("vocab").is_object())
+    return Error::of(ErrorCode::unsupported, tfile + " model", "is not a BPE model with a vocabulary",
+                     "export a model with a byte-level or SentencePiece-style BPE tokenizer.json");
+  const bool spm = model.value("byte_fallback", false);
+  std::vector<std::string> tokens;
+  std::vector<std::int32_t> types;
+  const std::int64_t size = token_list(tok, model, spm, n_vocab, tokens, types);
   const std::vector<std::string> merges = merges_of(model);
   std::vector<KeyValue> kv;
   kv.push_back({"tokenizer.ggml.model", Value::of(std::string(spm ? "llama" : "gpt2"))});
@@ -198,8 +207,12 @@ Result<std::vector<KeyValue>> tokenizer_metadata(const std::filesystem::path& fo
   kv.push_back({"tokenizer.ggml.token_type", Value::array_of(types)});
   if (!merges.empty()) kv.push_back({"tokenizer.ggml.merges", Value::array_of(merges)});
   special_tokens(tok, tcfg, cfg, size, kv);
-  if (tcfg.is_object() && tcfg.contains("chat_template") && tcfg.at("chat_template").is_string())
+  // SpecialVocab: tokenizer_config.json's chat_template, else chat_template.jinja
+  if (tcfg.is_object() && tcfg.contains("chat_template") && tcfg.at("chat_template").is_string()) {
     kv.push_back({"tokenizer.chat_template", Value::of(tcfg.at("chat_template").get<std::string>())});
+  } else if (std::ifstream jinja(folder / "chat_template.jinja", std::ios::binary); jinja) {
+    kv.push_back({"tokenizer.chat_template", Value::of(std::string(std::istreambuf_iterator<char>(jinja), {}))});
+  }
   return kv;
 }
 
