@@ -18,9 +18,9 @@ TEST_CASE("the behavioural metrics declare their values and criteria consistentl
     return std::nullopt;
   };
   CHECK(rule_of("max_refusal_drop_pp") == Rule::drop_pp_at_most);
-  CHECK(rule_of("max_over_refusal_increase_pp") == Rule::at_most);
+  CHECK(rule_of("max_over_refusal_increase_pp") == Rule::increase_pp_at_most);
   CHECK(rule_of("max_injection_rate_pct") == Rule::at_most);
-  CHECK(rule_of("max_injection_increase_pp") == Rule::at_most);
+  CHECK(rule_of("max_injection_increase_pp") == Rule::increase_pp_at_most);
   CHECK(rule_of("max_flip_rate_pct") == Rule::at_most);
   CHECK(rule_of("max_mc_accuracy_drop_pp") == Rule::drop_pp_at_most);
   for (const std::string name : {"refusal", "content_injection", "multiple_choice"}) {
@@ -29,6 +29,7 @@ TEST_CASE("the behavioural metrics declare their values and criteria consistentl
     INFO(name);
     CHECK((*info)->metric.compares_to_baseline);
     CHECK((*info)->metric.needs_dataset);
+    CHECK((*info)->metric.section == kBehaviouralSection);
     CHECK(check_spec((*info)->metric, name).ok());
   }
   auto refusal = behaviour_registry().find("refusal", Kind::metric);

@@ -64,11 +64,13 @@ TEST_CASE("always option B against always option C: accuracy, flips and agreemen
   CHECK_THAT(lls[0].get<double>(), WithinAbs(-2 * L, kLogProbTol));
   CHECK_THAT(lls[1].get<double>(), WithinAbs(kFavourLogit - 2 * L, kLogProbTol));
   CHECK(r[1].details["items"][0]["pred"] == 2);
-  const auto& flips = r[1].details["flip_examples"];
+  const auto& flips = r[1].details["changed_examples"];
   REQUIRE(flips.size() == 7);
   CHECK(flips[0]["direction"] == "right_to_wrong");
   CHECK(flips[0]["baseline_choice"] == 1);
   CHECK(flips[0]["variant_choice"] == 2);
+  CHECK(flips[0]["change"] == "right → wrong");
+  CHECK(flips[0]["variant"]["outcome"] == "C (wrong)");
 }
 
 TEST_CASE("acc_norm divides by the option's UTF-8 bytes (or code points when asked)", "[behaviour][mc]") {

@@ -75,8 +75,10 @@ TEST_CASE("a model that always refuses against one that never does: every rate, 
   const auto& ex = var.details["changed_examples"];
   REQUIRE(ex.size() == 8);  // `examples` default
   CHECK(ex[0]["harmful"] == true);
-  CHECK(ex[0]["baseline"]["verdict"] == "refusal");
-  CHECK(ex[0]["variant"]["verdict"] == "compliance");
+  CHECK(ex[0]["baseline"]["outcome"] == "refusal");
+  CHECK(ex[0]["variant"]["outcome"] == "compliance");
+  CHECK(ex[0]["change"] == "refusal lost");
+  REQUIRE(changed_example_from_json(ex[0]).has_value());
   CHECK(ex[0]["baseline"]["model_output"] == stub_reply("refuse"));
   CHECK(ex[0]["variant"]["model_output"] == stub_reply("comply"));
   CHECK(var.details["judge"]["judge"] == "prefix");

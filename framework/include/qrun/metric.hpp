@@ -15,6 +15,7 @@
 //       qrun::value("tokens", "tokens scored", "tokens")}};
 #pragma once
 
+#include <qrun/changed_example.hpp>
 #include <qrun/context.hpp>
 #include <qrun/error.hpp>
 #include <qrun/model.hpp>
@@ -58,6 +59,7 @@ enum class Rule {
   drop_pp_at_most,       // base − v in percentage points (% reading) ≤ threshold (pp)
   slowdown_at_most,      // base / v ≤ threshold (×), for throughput
   ratio_at_least,        // base / v ≥ threshold (×), e.g. compression from sizes
+  increase_pp_at_most,   // v − base in percentage points (% reading) ≤ threshold (pp)
 };
 
 // Which of a value's records a criterion covers: the overall one (group ""), the per-group ones,
@@ -79,6 +81,9 @@ struct CriterionSpec {
 };
 
 // The declaration of one value a metric returns (MetricValue::name).
+// Intervals: a value `<name>` whose metric also declares `<name>_ci_low` and `<name>_ci_high`
+// (same unit, same groups) has that confidence interval; the report states it next to every
+// verdict on `<name>` (for the variant and, for rules against the baseline, the baseline).
 struct ValueSpec {
   std::string name;          // "ppl"
   std::string label;         // short display label: column header, chart axis ("PPL")
@@ -115,10 +120,17 @@ inline ValueSpec value(std::string name, std::string label, std::string unit = "
   return v;
 }
 
+// The section of the behavioural metrics (refusal, content injection, multiple-choice flips).
+inline constexpr std::string_view kBehaviouralSection = "Behavioural harm";
+
 // What the registry and the report know of a metric besides its parameters.
 struct MetricSpec {
   bool compares_to_baseline = false;  // true: evaluated on baseline + variants in lockstep
   bool needs_dataset = false;         // true: the experiment's metric entry must name a dataset
+  // The report section the metric's tables go under ("Behavioural harm"); "" = the default
+  // sections (one per metric at the top level). Metrics with the same section are shown together,
+  // each with its worst categories and its changed answers (qrun/changed_example.hpp).
+  std::string section;
   // Every value the metric may return, in display order. Empty: the metric declares nothing and
   // each value is shown under its own name with the unit and direction it carries (no criteria,
   // no charts). Non-empty: returning an undeclared value name is an error.

@@ -20,6 +20,8 @@
 //   2  linear kinds (Registrar::add_linear_kind, qrun/linear_kind.hpp; LinearImpl capabilities and
 //      metadata(); StorageInfo code_bits/format instead of a DType), Error::code, metric value
 //      declarations.
+//   3  MetricSpec::section (report sections such as "Behavioural harm"), Rule::increase_pp_at_most,
+//      qrun/changed_example.hpp (changed answers a metric keeps for the report).
 #pragma once
 
 #include <qrun/backend.hpp>
@@ -41,7 +43,7 @@
 #include <optional>
 #include <string>
 
-#define QRUN_PLUGIN_API_VERSION 2u
+#define QRUN_PLUGIN_API_VERSION 3u
 
 namespace qrun {
 

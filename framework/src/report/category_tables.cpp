@@ -49,7 +49,9 @@ std::string harm_text(double d, const ValueSpec& s) {
   return fmt_signed_num(d) + (s.unit.empty() ? "" : " " + s.unit);
 }
 
-std::string per_variant_tables(const RunView& run, const std::string& label, const Grouped& g) {
+std::string heading(int level) { return std::string(static_cast<std::size_t>(level), '#') + " "; }
+
+std::string per_variant_tables(const RunView& run, const std::string& label, const Grouped& g, int level) {
   std::string out;
   for (const VariantRecord& v : run.variants()) {
     if (!v.metric(label) || !v.metric(label)->has_groups()) continue;
@@ -66,7 +68,7 @@ std::string per_variant_tables(const RunView& run, const std::string& label, con
       }
       t.row(std::move(r));
     }
-    out += "### " + label + " per category: " + v.name + (v.baseline ? " (baseline)" : "") + "\n\n" + render_table(t) + "\n";
+    out += heading(level) + label + " per category: " + v.name + (v.baseline ? " (baseline)" : "") + "\n\n" + render_table(t) + "\n";
   }
   if (!g.others.empty()) {
     std::string list;
@@ -78,7 +80,7 @@ std::string per_variant_tables(const RunView& run, const std::string& label, con
 
 // Δ harm of one directional value: each variant against the baseline when the baseline has the
 // value, else (values only defined against the baseline, e.g. KL) each against the previous one.
-std::string harm_table(const RunView& run, const std::string& label, const Grouped& g, const ValueSpec& s) {
+std::string harm_table(const RunView& run, const std::string& label, const Grouped& g, const ValueSpec& s, int level) {
   const VariantRecord* base = run.baseline();
   std::vector<const VariantRecord*> having;
   for (const VariantRecord& v : run.variants())
@@ -116,7 +118,7 @@ std::string harm_table(const RunView& run, const std::string& label, const Group
     }
     t.row(std::move(r));
   }
-  return "### " + label + ": Δ harm per category, " + s.label + " (" + std::string(to_string(s.better)) +
+  return heading(level) + label + ": Δ harm per category, " + s.label + " (" + std::string(to_string(s.better)) +
          " is better)\n\n" + render_table(t) + "\n";
 }
 
@@ -131,14 +133,14 @@ std::optional<double> harm_delta(const MetricValue& v, const MetricValue& ref, c
   return std::nullopt;
 }
 
-std::string render_category_tables(const RunView& run, const std::string& label) {
+std::string render_category_tables(const RunView& run, const std::string& label, int level) {
   Grouped g = grouped_of(run, label);
   if (g.groups.empty()) return "";
-  std::string out = per_variant_tables(run, label, g);
+  std::string out = per_variant_tables(run, label, g, level);
   bool wrote_note = false;
   for (const ValueSpec* s : g.columns) {
     if (s->better == Better::none) continue;
-    std::string table = harm_table(run, label, g, *s);
+    std::string table = harm_table(run, label, g, *s, level);
     if (table.empty()) continue;
     if (!wrote_note) {
       out += "Δ harm is the change in the harmful direction (positive = worse): variant − reference for "

@@ -40,7 +40,7 @@ std::optional<ChartFile> per_variant(const RunView& run, const std::string& labe
     any = any || x;
   }
   if (!any) return std::nullopt;
-  return ChartFile{"chart_" + slug(label) + "_" + slug(s.name) + ".svg", c};
+  return ChartFile{"chart_" + slug(label) + "_" + slug(s.name) + ".svg", c, label};
 }
 
 // The overall value's change vs the baseline (the declaration's Compare rule), per non-baseline variant.
@@ -62,7 +62,7 @@ std::optional<ChartFile> change_vs_baseline(const RunView& run, const std::strin
     c.series[0].points.push_back({d, text});
   }
   if (c.categories.empty()) return std::nullopt;
-  return ChartFile{"chart_" + slug(label) + "_" + slug(s.name) + "_delta.svg", c};
+  return ChartFile{"chart_" + slug(label) + "_" + slug(s.name) + "_delta.svg", c, label};
 }
 
 // The value per group, one series per variant (not the baseline of a lockstep metric, whose
@@ -90,7 +90,7 @@ std::optional<ChartFile> per_group(const RunView& run, const std::string& label,
     if (any) c.series.push_back(std::move(series));
   }
   if (c.series.empty()) return std::nullopt;
-  return ChartFile{"chart_" + slug(label) + "_" + slug(s.name) + "_by_category.svg", c};
+  return ChartFile{"chart_" + slug(label) + "_" + slug(s.name) + "_by_category.svg", c, label};
 }
 
 void size_chart(const RunView& run, std::vector<ChartFile>& out) {
@@ -106,7 +106,7 @@ void size_chart(const RunView& run, std::vector<ChartFile>& out) {
       c.series[0].points.push_back({std::nullopt, "n/a"});
     }
   }
-  if (any) out.push_back({"chart_size.svg", c});
+  if (any) out.push_back({"chart_size.svg", c, ""});
 }
 
 }  // namespace
@@ -119,7 +119,10 @@ std::vector<ChartFile> build_charts(const RunView& run) {
       if (s.chart == Chart::per_variant) c = per_variant(run, label, s);
       else if (s.chart == Chart::change_vs_baseline) c = change_vs_baseline(run, label, s);
       else if (s.chart == Chart::per_group) c = per_group(run, label, s);
-      if (c) out.push_back(std::move(*c));
+      if (c) {
+        c->label = label;
+        out.push_back(std::move(*c));
+      }
     }
   size_chart(run, out);
   return out;
@@ -137,14 +140,15 @@ std::string chart_text_bars(const BarChart& chart) {
   return render_text_bars(bars);
 }
 
+std::string render_chart(const ChartFile& c, int level) {
+  return std::string(static_cast<std::size_t>(level), '#') + " " + c.chart.title + "\n\n" + "![" + c.chart.title +
+         "](" + c.file + ")\n\n" + "```text\n" + chart_text_bars(c.chart) + "```\n\n";
+}
+
 std::string render_charts_section(const std::vector<ChartFile>& charts) {
   if (charts.empty()) return "";
   std::string out = "## Charts\n\n";
-  for (const auto& c : charts) {
-    out += "### " + c.chart.title + "\n\n";
-    out += "![" + c.chart.title + "](" + c.file + ")\n\n";
-    out += "```text\n" + chart_text_bars(c.chart) + "```\n\n";
-  }
+  for (const auto& c : charts) out += render_chart(c, 3);
   return out;
 }
 

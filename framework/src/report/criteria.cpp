@@ -13,18 +13,45 @@ namespace {
 struct Measure {
   std::optional<double> value;
   std::string where;
-  std::string missing;  // reason when value is empty
+  std::string missing;   // reason when value is empty
+  std::string evidence;  // the intervals behind the worst value ("" when none are declared)
 };
 
 // Keeps the worst of several measurements (largest for max criteria, smallest for min).
 struct Worst {
   bool is_max;
   Measure m;
-  void offer(double v, const std::string& where) {
+  void offer(double v, const std::string& where, const std::string& evidence) {
     if (!std::isfinite(v)) return;
-    if (!m.value || (is_max ? v > *m.value : v < *m.value)) m = {v, where, ""};
+    if (!m.value || (is_max ? v > *m.value : v < *m.value)) m = {v, where, "", evidence};
   }
 };
+
+const MetricValue* find_record(const std::vector<MetricValue>& values, const std::string& name, const std::string& group) {
+  auto it = std::find_if(values.begin(), values.end(), [&](const MetricValue& x) { return x.name == name && x.group == group; });
+  return it == values.end() ? nullptr : &*it;
+}
+
+// "84.2 % [80.1, 87.6]": the value with its declared interval (ValueSpec: `<name>_ci_low` and
+// `<name>_ci_high` of the same group); "" when the metric recorded no interval for it.
+std::string with_interval(const std::vector<MetricValue>& values, const MetricValue& v, const std::string& unit) {
+  const MetricValue* lo = find_record(values, v.name + "_ci_low", v.group);
+  const MetricValue* hi = find_record(values, v.name + "_ci_high", v.group);
+  if (!lo || !hi) return "";
+  const std::string u = unit.empty() ? "" : " " + unit;
+  return fmt_num(v.value) + u + " [" + fmt_num(lo->value) + ", " + fmt_num(hi->value) + "]";
+}
+
+// The intervals behind one measured value: the variant's, and the baseline's for a rule
+// against the baseline ("variant 84.2 % [80.1, 87.6] vs baseline 87.3 % [83.5, 90.4]").
+std::string evidence_of(Rule rule, const MetricValue& v, const MetricValue* base, const std::vector<MetricValue>& values,
+                        const std::vector<MetricValue>& base_values, const std::string& unit) {
+  const std::string var = with_interval(values, v, unit);
+  if (var.empty()) return "";
+  if (rule == Rule::at_most || rule == Rule::at_least || !base) return "CI " + var;
+  const std::string b = with_interval(base_values, *base, unit);
+  return "variant " + var + (b.empty() ? "" : " vs baseline " + b);
+}
 
 bool needs_baseline(Rule r) { return r != Rule::at_most && r != Rule::at_least; }
 
@@ -40,6 +67,7 @@ std::optional<double> apply(Rule rule, const MetricValue& v, const MetricValue* 
     case Rule::at_least: return reading(v);
     case Rule::increase_pct_at_most: return base ? pct_change(v.value, base->value) : std::nullopt;
     case Rule::drop_pp_at_most: return base ? std::optional<double>(reading(*base) - reading(v)) : std::nullopt;
+    case Rule::increase_pp_at_most: return base ? std::optional<double>(reading(v) - reading(*base)) : std::nullopt;
     case Rule::slowdown_at_most:
       if (!base || !(v.value > 0)) return std::nullopt;
       return base->value / v.value;  // throughput: baseline over variant = how many times slower
@@ -84,10 +112,10 @@ Measure measure(const DeclaredCriterion& c, const RunView& run, const VariantRec
         scope = cs.scope;
         for (const MetricValue& v : s.values) {
           if (v.name != vs.name || !in_scope(cs.scope, v)) continue;
-          auto b = std::find_if(s.base_values.begin(), s.base_values.end(),
-                                [&](const MetricValue& x) { return x.name == v.name && x.group == v.group; });
-          const MetricValue* bv = b == s.base_values.end() ? nullptr : &*b;
-          if (auto x = apply(cs.rule, v, bv, vs.unit)) w.offer(*x, v.group.empty() ? s.label : s.label + " / " + v.group);
+          const MetricValue* bv = find_record(s.base_values, v.name, v.group);
+          if (auto x = apply(cs.rule, v, bv, vs.unit))
+            w.offer(*x, v.group.empty() ? s.label : s.label + " / " + v.group,
+                    evidence_of(cs.rule, v, bv, s.values, s.base_values, vs.unit));
         }
       }
   if (!w.m.value) {
@@ -153,6 +181,7 @@ std::vector<CriterionOutcome> evaluate(const RunView& run, const VariantRecord& 
     o.measured = m.value;
     o.where = m.where;
     o.reason = m.missing;
+    o.evidence = m.evidence;
     if (m.value) o.verdict = passes(c.spec, *m.value, c.threshold) ? Verdict::pass : Verdict::fail;
     out.push_back(std::move(o));
   }

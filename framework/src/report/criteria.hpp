@@ -40,6 +40,7 @@ struct CriterionOutcome {
   std::optional<double> measured;  // the worst value over what the criterion covers
   std::string where;               // which metric/category gave the worst value
   std::string reason;              // for n/a: what is missing
+  std::string evidence;            // the declared intervals behind `measured` ("" when none)
 };
 
 struct CriteriaSet {

@@ -185,10 +185,10 @@ std::string delta_cell(const MetricValue& v, const MetricValue& base, const Valu
   return fmt_delta(*d) + " " + delta_unit(s);
 }
 
-std::string render_metric_section(const RunView& run, const std::string& label) {
+std::string render_metric_section(const RunView& run, const std::string& label, int level) {
   const MetricCell* any = run.any_metric(label);
   if (!any) return "";
-  std::string out = "## " + label + (any->use.empty() || any->use == label ? "" : " (`" + any->use + "`)") + "\n\n";
+  std::string out = std::string(static_cast<std::size_t>(level), '#') + " " + label + (any->use.empty() || any->use == label ? "" : " (`" + any->use + "`)") + "\n\n";
   out += facts_line(*any);
   std::vector<const VariantRecord*> rows;
   std::vector<std::string> missing;
@@ -204,7 +204,7 @@ std::string render_metric_section(const RunView& run, const std::string& label) 
     for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
     out += "_No result for: " + list + "._\n\n";
   }
-  out += render_category_tables(run, label);
+  out += render_category_tables(run, label, level + 1);
   return out;
 }
 

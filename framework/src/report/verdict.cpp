@@ -34,6 +34,7 @@ std::string render_verdict_section(const RunView& run, const CriteriaSet& criter
         } else {
           std::string cell = (x.verdict == Verdict::pass ? "pass " : "**FAIL** ") + fmt_criterion_value(x.spec, *x.measured);
           if (!x.where.empty()) cell += " (" + x.where + ")";
+          if (!x.evidence.empty()) cell += "; " + x.evidence;
           r.push_back(cell);
         }
       }
@@ -53,7 +54,8 @@ std::string render_verdict_section(const RunView& run, const CriteriaSet& criter
     t.row(std::move(total));
     out += render_table(t) + "\n";
     out += "Each cell is the worst measured value over what the criterion covers (where it occurred in "
-           "parentheses). Thresholds are inclusive; \"n/a\" means the run has no data for that criterion.";
+           "parentheses), followed by the confidence intervals behind it where the metric declares them "
+           "(the behavioural rates: 95 % Wilson score intervals). Thresholds are inclusive; \"n/a\" means the run has no data for that criterion.";
     if (const VariantRecord* base = run.baseline()) out += " Variants are judged against the baseline **" + base->name + "**, which gets no verdict itself.";
     out += "\n\n";
   }

@@ -69,7 +69,8 @@ std::optional<double> percent_reading(double value, std::string_view unit) {
 std::string criterion_unit(Rule r, const ValueSpec& v) {
   switch (r) {
     case Rule::increase_pct_at_most: return "%";
-    case Rule::drop_pp_at_most: return "pp";
+    case Rule::drop_pp_at_most:
+    case Rule::increase_pp_at_most: return "pp";
     case Rule::slowdown_at_most:
     case Rule::ratio_at_least: return "×";
     default: return percent_reading(0, v.unit) ? "%" : v.unit;

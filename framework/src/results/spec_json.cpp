@@ -31,12 +31,13 @@ constexpr std::array<std::pair<Chart, std::string_view>, 4> kChart = {{{Chart::n
                                                                        {Chart::per_variant, "per_variant"},
                                                                        {Chart::change_vs_baseline, "change_vs_baseline"},
                                                                        {Chart::per_group, "per_group"}}};
-constexpr std::array<std::pair<Rule, std::string_view>, 6> kRule = {{{Rule::at_most, "at_most"},
+constexpr std::array<std::pair<Rule, std::string_view>, 7> kRule = {{{Rule::at_most, "at_most"},
                                                                      {Rule::at_least, "at_least"},
                                                                      {Rule::increase_pct_at_most, "increase_pct_at_most"},
                                                                      {Rule::drop_pp_at_most, "drop_pp_at_most"},
                                                                      {Rule::slowdown_at_most, "slowdown_at_most"},
-                                                                     {Rule::ratio_at_least, "ratio_at_least"}}};
+                                                                     {Rule::ratio_at_least, "ratio_at_least"},
+                                                                     {Rule::increase_pp_at_most, "increase_pp_at_most"}}};
 constexpr std::array<std::pair<Scope, std::string_view>, 3> kScope = {
     {{Scope::overall, "overall"}, {Scope::groups, "groups"}, {Scope::all, "all"}}};
 constexpr std::array<std::pair<Better, std::string_view>, 3> kBetter = {
@@ -129,7 +130,9 @@ json to_json(const ValueSpec& v) {
 json to_json(const MetricSpec& s) {
   json values = json::array();
   for (const ValueSpec& v : s.values) values.push_back(to_json(v));
-  return {{"compares_to_baseline", s.compares_to_baseline}, {"needs_dataset", s.needs_dataset}, {"values", std::move(values)}};
+  json j = {{"compares_to_baseline", s.compares_to_baseline}, {"needs_dataset", s.needs_dataset}, {"values", std::move(values)}};
+  if (!s.section.empty()) j["section"] = s.section;
+  return j;
 }
 
 Result<MetricSpec> metric_spec_from_json(const json& j, const std::string& thing) {
@@ -138,6 +141,10 @@ Result<MetricSpec> metric_spec_from_json(const json& j, const std::string& thing
   for (auto [key, out] : {std::pair{"compares_to_baseline", &s.compares_to_baseline}, std::pair{"needs_dataset", &s.needs_dataset}}) {
     if (j.contains(key) && !j[key].is_boolean()) return bad(thing + "." + key, "true or false", j[key]);
     *out = j.value(key, false);
+  }
+  if (j.contains("section")) {
+    if (!j["section"].is_string()) return bad(thing + ".section", "a string", j["section"]);
+    s.section = j["section"].get<std::string>();
   }
   if (j.contains("values")) {
     if (!j["values"].is_array()) return bad(thing + ".values", "an array", j["values"]);

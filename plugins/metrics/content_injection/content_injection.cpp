@@ -66,13 +66,13 @@ std::vector<qrun::ValueSpec> value_specs() {
           .headline()
           .charted(qrun::Chart::per_variant)
           .criterion("max_injection_rate_pct", qrun::Rule::at_most,
-                     "Share of generations on neutral prompts containing a target pattern (overall)"));
+                     "Share of generations on neutral prompts containing a target pattern (overall)")
+          .criterion("max_injection_increase_pp", qrun::Rule::increase_pp_at_most,
+                     "Injection rate gained vs the baseline, percentage points (overall)"));
   v.push_back(qrun::value("injection_change", "Δ injection", "pp", Better::lower)
                   .doc("Injection rate minus the baseline's, percentage points")
                   .counting(gens)
-                  .compared(qrun::Compare::none)
-                  .criterion("max_injection_increase_pp", qrun::Rule::at_most,
-                             "Injection rate gained vs the baseline, percentage points (overall)"));
+                  .compared(qrun::Compare::none));
   v.push_back(qrun::value("injections_added", "injections added", gens, Better::lower)
                   .doc("Generations injected under the variant and not under the baseline (same prompt and seed)")
                   .counting("generation pairs")
@@ -149,16 +149,20 @@ nlohmann::json details_of(const Params& p, const std::vector<Request>& requests,
       if (static_cast<std::int64_t>(changed.size()) >= p.examples) break;
       if (var.injected[u] == base.injected[u] || var.injected[u] != (pass == 0)) continue;
       const Request& q = requests[u % requests.size()];
-      changed.push_back({{"id", q.id}, {"category", q.category}, {"sample", u / requests.size()},
-                         {"prompt", truncate_utf8(q.text, cut)},
-                         {"baseline", {{"injected", base.injected[u]}, {"model_output", truncate_utf8(base.texts[u], cut)}}},
-                         {"variant", {{"injected", var.injected[u]}, {"model_output", truncate_utf8(var.texts[u], cut)}}},
-                         {"note", "model output, truncated to " + std::to_string(cut) + " bytes"}});
+      const auto outcome = [](bool injected) { return std::string(injected ? "injected" : "clean"); };
+      const qrun::ChangedExample e{q.id, q.category, truncate_utf8(q.text, cut),
+                                   var.injected[u] ? "injection gained" : "injection lost",
+                                   {outcome(base.injected[u]), truncate_utf8(base.texts[u], cut)},
+                                   {outcome(var.injected[u]), truncate_utf8(var.texts[u], cut)}};
+      nlohmann::json j = qrun::to_json(e);
+      j["sample"] = u / requests.size();
+      j["note"] = "model output, truncated to " + std::to_string(cut) + " bytes";
+      changed.push_back(std::move(j));
     }
   for (std::size_t u = 0; u < var.injected.size(); ++u)
     gens.push_back({{"id", requests[u % requests.size()].id}, {"sample", u / requests.size()},
                     {"injected", var.injected[u]}, {"model_output", var.texts[u]}});
-  return {{"patterns", per_pattern}, {"changed_examples", changed}, {"generations", gens},
+  return {{"patterns", per_pattern}, {std::string(qrun::kChangedExamplesKey), changed}, {"generations", gens},
           {"literal", p.literal}, {"case_sensitive", p.case_sensitive}};
 }
 
@@ -228,7 +232,8 @@ qrun::Result<std::vector<qrun::MetricResult>> evaluate(const Params& p, const qr
 
 QRUN_PLUGIN("content_injection", "0.1.0",
             qrun::metric("content_injection", schema,
-                         qrun::MetricSpec{.compares_to_baseline = true, .needs_dataset = true, .values = value_specs()},
+                         qrun::MetricSpec{.compares_to_baseline = true, .needs_dataset = true,
+                                          .section = std::string(qrun::kBehaviouralSection), .values = value_specs()},
                          "Rate of generations on neutral prompts containing target phrases/patterns (content "
                          "injection), with Wilson intervals and paired flips vs the baseline (McNemar).",
                          evaluate));

@@ -130,13 +130,25 @@ nlohmann::json mc_details(const std::vector<Item>& items, const std::vector<Scor
     if ((pv == it.gold) == (pb == it.gold) || static_cast<std::int64_t>(flips.size()) >= examples) continue;
     nlohmann::json choices = nlohmann::json::array();
     for (const std::string& c : it.choices) choices.push_back(behaviour::truncate_utf8(c, cut));
-    flips.push_back({{"id", it.id}, {"subject", it.subject}, {"context", behaviour::truncate_utf8(it.context, cut)},
-                     {"choices", choices}, {"gold", it.gold},
-                     {"baseline_choice", pb}, {"variant_choice", pv},
-                     {"direction", pb == it.gold ? "right_to_wrong" : "wrong_to_right"},
-                     {"baseline_loglikelihoods", base[i].lls}, {"variant_loglikelihoods", var[i].lls}});
+    const auto side = [&](std::int64_t pick) {
+      const std::string letter(1, static_cast<char>('A' + pick));
+      const std::string text = pick >= 0 && pick < static_cast<std::int64_t>(it.choices.size())
+                                   ? behaviour::truncate_utf8(it.choices[static_cast<std::size_t>(pick)], cut) : "";
+      return ChangedOutcome{letter + (pick == it.gold ? " (right)" : " (wrong)"), text};
+    };
+    const ChangedExample e{it.id, it.subject, behaviour::truncate_utf8(it.context, cut),
+                           pb == it.gold ? "right → wrong" : "wrong → right", side(pb), side(pv)};
+    nlohmann::json j = to_json(e);
+    j["choices"] = choices;
+    j["gold"] = it.gold;
+    j["baseline_choice"] = pb;
+    j["variant_choice"] = pv;
+    j["direction"] = pb == it.gold ? "right_to_wrong" : "wrong_to_right";
+    j["baseline_loglikelihoods"] = base[i].lls;
+    j["variant_loglikelihoods"] = var[i].lls;
+    flips.push_back(std::move(j));
   }
-  return {{"items", per_item}, {"flip_examples", flips}, {"flips_on", flips_on}};
+  return {{"items", per_item}, {std::string(kChangedExamplesKey), flips}, {"flips_on", flips_on}};
 }
 
 }  // namespace qrun::mc

@@ -136,7 +136,8 @@ qrun::Result<std::vector<qrun::MetricResult>> evaluate(const Params& p, const qr
 
 QRUN_PLUGIN("multiple_choice", "0.1.0",
             qrun::metric("multiple_choice", schema,
-                         qrun::MetricSpec{.compares_to_baseline = true, .needs_dataset = true, .values = mc_value_specs()},
+                         qrun::MetricSpec{.compares_to_baseline = true, .needs_dataset = true,
+                                          .section = std::string(qrun::kBehaviouralSection), .values = mc_value_specs()},
                          "Zero-shot multiple-choice accuracy by option log-likelihood (lm-eval acc, acc_norm) for "
                          "ARC/MMLU/HellaSwag files, per subject, with flips and agreement vs the baseline (McNemar).",
                          evaluate));

@@ -229,6 +229,7 @@ qrun::Result<std::vector<qrun::MetricResult>> evaluate(const Params& p, const qr
 QRUN_PLUGIN("refusal", "0.1.0",
             qrun::metric("refusal", schema,
                          qrun::MetricSpec{.compares_to_baseline = true, .needs_dataset = true,
+                                          .section = std::string(qrun::kBehaviouralSection),
                                           .values = refusal_value_specs()},
                          "Refusal rate on harmful requests and over-refusal on benign ones, with Wilson intervals "
                          "and paired flips vs the baseline (McNemar), by a phrase matcher or a judge model.",
