@@ -27,7 +27,7 @@ Result<int> generate(const po::variables_map& vm, const GlobalOptions& global) {
   ParamMap params{{"path", vm["model"].as<std::string>()},
                   {"dtype", vm["dtype"].as<std::string>()},
                   {"device", vm["device"].as<std::string>()}};
-  auto backend = registry.make_backend("hf", params);
+  auto backend = registry.make_backend(vm["backend"].as<std::string>(), params);
   if (!backend) return backend.error();
   const auto seed = vm["seed"].as<std::uint64_t>();
   const std::string device = vm["device"].as<std::string>();
@@ -75,6 +75,8 @@ int run_generate(const std::vector<std::string>& args, const GlobalOptions& glob
   po::options_description desc("Options of qrun generate");
   desc.add_options()
       ("model", po::value<std::string>()->value_name("M"), "model folder or hub id (ORG/NAME)")
+      ("backend", po::value<std::string>()->default_value("hf")->value_name("B"),
+       "backend plugin that loads --model (e.g. gguf_file for a .gguf file)")
       ("prompt", po::value<std::string>()->value_name("TEXT"), "the prompt")
       ("chat", "format the prompt with the tokenizer's chat template (ChatML) as a user turn")
       ("max-new-tokens", po::value<std::int64_t>()->value_name("N")->default_value(64), "tokens to generate at most")
