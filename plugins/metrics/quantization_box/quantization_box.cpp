@@ -2,7 +2,10 @@
 // "Exploiting LLM Quantization", NeurIPS 2024: the interval each weight may move in without
 // changing its quantized code, the block's/row's absmax element held fixed) and how many codes a
 // variant changes against the baseline (the flip rate), the quantity that decides whether a
-// defense such as weight noise can remove a box-constrained attack. Numerics: qrun/quant/box.hpp.
+// defense such as weight noise can remove a box-constrained attack. Numerics: qrun/quant/box.hpp;
+// for ggml types (gguf layers, or a ggml type as the quantizer) gguf_boxes.hpp.
+#include "gguf_boxes.hpp"
+
 #include <qrun/plugin.hpp>
 #include <qrun/quant/box.hpp>
 #include <qrun/quant/layer_select.hpp>
@@ -27,20 +30,35 @@ struct BoxParams {
   std::string quantizer = "nf4";
   std::int64_t blocksize = qrun::quant::kDefaultBlocksize4bit;
   std::vector<std::string> exclude = {"lm_head"};
+  std::string imatrix;            // ggml types only
+  std::int64_t box_rows = 4;      // ggml types only
+  std::int64_t certify_draws = 1024;
 };
 
 const auto schema = qrun::schema<BoxParams>(
     qrun::field("quantizer", &BoxParams::quantizer)
-        .choices({"nf4", "fp4", "int8"})
-        .doc("quantizer for variants whose linear layers are dense (the baseline, a defense alone); a quantized "
-             "variant always uses its own layers' quantizer"),
+        .choices({"nf4", "fp4", "int8", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K",
+                  "iq4_nl", "iq4_xs", "mxfp4"})
+        .doc("quantizer for variants whose linear layers are dense (the baseline, a defense alone): bitsandbytes' "
+             "nf4/fp4/int8 or a ggml type (llama.cpp's fallback where rows are not whole blocks); a quantized variant "
+             "(int8/nf4/fp4 or gguf layers) always uses its own layers' quantizer"),
     qrun::field("blocksize", &BoxParams::blocksize)
         .range(64, 4096)
         .unit("weights")
         .doc("nf4/fp4 block size for dense variants; a power of two (bitsandbytes' choices)"),
     qrun::field("exclude", &BoxParams::exclude)
         .doc("dense variants: layer-name patterns left out, as the quantizers' default (a quantized variant: its "
-             "quantized layers are analysed)"));
+             "quantized layers are analysed)"),
+    qrun::field("imatrix", &BoxParams::imatrix)
+        .doc("ggml types: the importance matrix the variant was quantized with (safetensors, one float32 [in_features] "
+             "vector per layer, named as the layer, layer.weight or llama.cpp's name); the baseline is quantized with it "
+             "where the variant's layer was; empty: none"),
+    qrun::field("box_rows", &BoxParams::box_rows).min(0).unit("rows")
+        .doc("ggml types: rows per layer whose boxes are computed, evenly spaced (0: all; certified boxes cost "
+             "thousands of re-quantizations per super-block)"),
+    qrun::field("certify_draws", &BoxParams::certify_draws).range(16, 100000)
+        .doc("ggml certified boxes (k-quants, iq4, imatrix paths): consecutive clean re-quantization draws that "
+             "certify a block"));
 
 // Box widths of one layer of the baseline under one quantizer. Widths are hi - lo (float64) of the
 // closed float32 boxes, over the weights not held fixed as their block's/row's absmax.
@@ -177,7 +195,9 @@ qrun::Result<std::vector<qrun::MetricResult>> evaluate(const BoxParams& p, const
   if (!in.baseline) return qrun::Error{"quantization_box", "no baseline model", "report this as a bug",
                                        qrun::ErrorCode::internal};
   const qrun::Model& base = *in.baseline;
-  if (p.quantizer != "int8") QRUN_TRY(qrun::quant::check_blocksize_4bit(p.blocksize, "quantization_box.blocksize"));
+  if (p.quantizer == "nf4" || p.quantizer == "fp4")
+    QRUN_TRY(qrun::quant::check_blocksize_4bit(p.blocksize, "quantization_box.blocksize"));
+  qrun::box_gguf::Cache gguf_cache;  // ggml box statistics per (layer, type, imatrix)
   const c10::ScalarType storage = qrun::to_scalar_type(base.storage_dtype());
 
   // Box statistics depend only on the baseline and the quantizer: computed once per quantizer.
@@ -186,6 +206,13 @@ qrun::Result<std::vector<qrun::MetricResult>> evaluate(const BoxParams& p, const
   for (const qrun::VariantModel& v : in.variants) {
     if (!v.model) return qrun::Error{"quantization_box", "variant " + v.name + " has no model", "report this as a bug",
                                      qrun::ErrorCode::internal};
+    if (qrun::box_gguf::has_gguf_layers(*v.model) || qrun::box_gguf::is_ggml_type(p.quantizer)) {
+      auto r = qrun::box_gguf::evaluate_variant({p.quantizer, p.exclude, p.imatrix, p.box_rows, p.certify_draws}, base, v,
+                                                gguf_cache, ctx);
+      if (!r) return r.error();
+      results.push_back(std::move(*r));
+      continue;
+    }
     auto plan = plan_variant(p, v);
     if (!plan) return plan.error();
     for (const std::string& name : plan->layers)
