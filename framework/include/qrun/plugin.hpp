@@ -22,6 +22,8 @@
 //      declarations.
 //   3  MetricSpec::section (report sections such as "Behavioural harm"), Rule::increase_pp_at_most,
 //      qrun/changed_example.hpp (changed answers a metric keeps for the report).
+//      Also (additive, no layout change): qrun/check.hpp, plan-time checks a library may export as
+//      the optional symbol qrun_plugin_checks (its own QRUN_PLUGIN_CHECKS_VERSION).
 #pragma once
 
 #include <qrun/backend.hpp>

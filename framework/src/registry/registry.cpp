@@ -5,6 +5,8 @@
 
 #include "model/linear_kinds_registry.hpp"
 
+#include <qrun/check.hpp>
+
 #include <boost/dll/shared_library.hpp>
 #include <c10/util/Exception.h>
 
@@ -83,6 +85,7 @@ struct Registry::Impl {
   std::vector<LoadedPlugin> plugins;
   std::vector<Error> refusals;
   std::map<std::string, Entry, std::less<>> components;
+  std::map<std::string, ParamCheck, std::less<>> checks;  // plan-time checks (qrun/check.hpp) by component
 
   Result<void> refuse(Error e) {
     refusals.push_back(e);
@@ -268,7 +271,23 @@ Result<void> Registry::load_library(const std::filesystem::path& file) {
     std::string name = e.info.name;
     impl.components.emplace(std::move(name), std::move(e));
   }
+  // 9. Optional plan-time checks (qrun/check.hpp), for this library's own components only.
+  if (impl.libraries.back().has("qrun_plugin_checks")) {
+    const qrun_plugin_checks* table = impl.libraries.back().get_alias<const qrun_plugin_checks*()>("qrun_plugin_checks")();
+    if (table && table->api_version == QRUN_PLUGIN_CHECKS_VERSION) {
+      for (std::size_t i = 0; i < table->count; ++i) {
+        const ParamCheckEntry& c = table->entries[i];
+        if (c.component && c.check && std::find(names.begin(), names.end(), c.component) != names.end())
+          impl.checks[c.component] = c.check;
+      }
+    }
+  }
   return {};
+}
+
+ParamCheck Registry::check_of(std::string_view component) const {
+  auto it = impl_->checks.find(component);
+  return it == impl_->checks.end() ? nullptr : it->second;
 }
 
 const std::vector<LoadedPlugin>& Registry::plugins() const { return impl_->plugins; }

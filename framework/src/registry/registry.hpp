@@ -3,6 +3,7 @@
 // throw; no duplicate component names), and owns every loaded library until exit.
 #pragma once
 
+#include <qrun/check.hpp>
 #include <qrun/plugin.hpp>
 
 #include <filesystem>
@@ -42,6 +43,8 @@ class Registry {
   // The component named `name` of kind `kind`; the error lists what exists and the nearest name.
   Result<const ComponentInfo*> find(std::string_view name, Kind kind) const;
   const LoadedPlugin* plugin_of(std::string_view component) const;
+  // The component's plan-time check (qrun/check.hpp), nullptr when its library exports none.
+  ParamCheck check_of(std::string_view component) const;
 
   // Validate `params` against the component's schema (filling defaults), then call its factory.
   // Exceptions from the factory become Errors naming the plugin.

@@ -2,7 +2,12 @@
 // Qwen2, Qwen3, Gemma 2, Gemma 3 text, Phi-3).
 #include "load.hpp"
 
+#include <qrun/check.hpp>
 #include <qrun/plugin.hpp>
+
+namespace qrun::hf {
+Result<void> check_hf_model(const ParamMap& params, const ModelInfo& model);  // hf_check.cpp
+}
 
 namespace {
 
@@ -19,3 +24,4 @@ const auto schema = qrun::schema<qrun::hf::HfParams>(
 QRUN_PLUGIN("hf", "0.1.0",
             qrun::backend("hf", schema, "Hugging Face Llama/Mistral/Qwen2/Qwen3/Gemma2/Gemma3/Phi3 checkpoints (safetensors), forward and generate in libtorch",
                           qrun::hf::load_hf_model));
+QRUN_PLUGIN_CHECKS({"hf", &qrun::hf::check_hf_model});
