@@ -47,7 +47,9 @@ Result<std::vector<std::int64_t>> parse_ids(const std::string& text, std::int64_
       used = 0;
     }
     if (used != word.size() || id < 0 || id >= vocab_size) {
-      return Error{"--decode input", "\"" + word + "\" is not a token id in [0, " + std::to_string(vocab_size) + ")",
+      // The word is echoed cut to 40 characters (issue 18: a 370,000-byte error line).
+      const std::string shown = word.size() <= 40 ? word : word.substr(0, 37) + "...";
+      return Error{"--decode input", "\"" + shown + "\" is not a token id in [0, " + std::to_string(vocab_size) + ")",
                    "give ids as non-negative integers separated by whitespace"};
     }
     ids.push_back(id);

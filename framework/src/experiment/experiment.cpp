@@ -488,6 +488,10 @@ Result<toml::table> parse_root(const std::string& toml_text, const std::string& 
 }
 
 Result<std::string> read_experiment_file(const std::filesystem::path& file) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(file, ec))  // an ifstream opens a folder and reads nothing
+    return Error{file.string(), "is a folder, not an experiment file", "give the .toml file (experiments/*.toml)",
+                 ErrorCode::invalid_argument};
   std::ifstream in(file, std::ios::binary);
   if (!in) {
     return Error{file.string(), "cannot open the experiment file", "check the path (experiments live in experiments/*.toml)",

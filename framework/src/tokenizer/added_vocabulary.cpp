@@ -60,6 +60,15 @@ Result<AddedVocabulary> AddedVocabulary::from_json(const Json* value, const Json
     auto id = member(entry, ew, "id", Json::value_t::number_integer);
     if (!id.ok()) return id.error();
     if ((*id)->get<std::int64_t>() < 0) return ew.key("id").error("is negative", "restore the file from the original download");
+    // Added tokens follow the vocabulary (tokenizers numbers them from its size on): an id far
+    // beyond both would size the model's id space absurdly (issue 18: 2^31 and 1e6 were accepted).
+    const std::int64_t id_bound = 2 * (model.vocab_count() + static_cast<std::int64_t>(value->size())) + 256;
+    if ((*id)->get<std::int64_t>() >= id_bound)
+      return ew.key("id").error("is " + std::to_string((*id)->get<std::int64_t>()) + ", far beyond the vocabulary's " +
+                                    std::to_string(model.vocab_count()) + " entries and " +
+                                    std::to_string(value->size()) + " added tokens (ids must be below " +
+                                    std::to_string(id_bound) + ")",
+                                "restore the file from the original download");
     auto content = string_member(entry, ew, "content");
     if (!content.ok()) return content.error();
     t.content = *content;

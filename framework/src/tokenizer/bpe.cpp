@@ -61,10 +61,21 @@ Result<BpeModel> BpeModel::from_json(const Json& model, const JsonWhere& where) 
   auto vocab = member(model, where, "vocab", Json::value_t::object);
   if (!vocab.ok()) return vocab.error();
   m.vocab_.reserve((*vocab)->size());
+  // Ids index a dense table (id -> token): every published vocabulary numbers its entries 0..n-1.
+  // An id far beyond the entry count would make that table absurdly large (2147483647: 2^31
+  // entries; found by issue 18's review: bad_alloc, or 3.3 GB for 1e8), so ids must stay below
+  // 2 x entries + 256 (issue 18).
+  const std::int64_t id_bound = 2 * static_cast<std::int64_t>((*vocab)->size()) + 256;
   for (const auto& [token, id] : (*vocab)->items()) {
     if (!id.is_number_integer() || id.get<std::int64_t>() < 0 || id.get<std::int64_t>() > INT32_MAX) {
       return where.key("vocab").key(token).error("is not a non-negative 32-bit id",
                                                  "restore the file from the original download");
+    }
+    if (id.get<std::int64_t>() >= id_bound) {
+      return where.key("vocab").key(token).error(
+          "id " + std::to_string(id.get<std::int64_t>()) + " is far beyond the vocabulary's " +
+              std::to_string((*vocab)->size()) + " entries (ids must be below " + std::to_string(id_bound) + ")",
+          "restore the file from the original download");
     }
     const auto i = id.get<std::int32_t>();
     m.vocab_[token] = i;

@@ -1,6 +1,7 @@
 // JSON file reading and checked member access for the tokenizer loader.
 #include "tokenizer/json_access.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -43,7 +44,13 @@ Result<Json> read_json_file(const std::filesystem::path& file) {
   try {
     return Json::parse(text.str());
   } catch (const Json::parse_error& e) {
-    return Error{file.string(), "is not valid JSON (byte " + std::to_string(e.byte) + ": " + e.what() + ")",
+    // nlohmann's text without its "[json.exception.parse_error.101] parse error at " prefix (issue
+    // 18: raw exception texts in errors), and with ',' for ';' (one "; fix:" per error line).
+    std::string what = e.what();
+    if (const auto p = what.find("] "); what.rfind("[json.exception.", 0) == 0 && p != std::string::npos) what.erase(0, p + 2);
+    if (what.rfind("parse error at ", 0) == 0) what.erase(0, 15);
+    std::replace(what.begin(), what.end(), ';', ',');
+    return Error{file.string(), "is not valid JSON (byte " + std::to_string(e.byte) + ", " + what + ")",
                  "restore the file from the model's original download", ErrorCode::corrupt_input};
   } catch (const Json::out_of_range&) {  // a number such as 1e400 (found by tests/fuzz/fuzz_tokenizer)
     return Error{file.string(), "holds a number too large for a 64-bit float or integer",
