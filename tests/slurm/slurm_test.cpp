@@ -18,7 +18,9 @@ namespace {
 // script's message and the daemons' log tails.
 struct SlurmCluster {
   std::filesystem::path dir;
-  explicit SlurmCluster(const std::string& name) : dir(temp_dir(name)) {
+  explicit SlurmCluster(const std::string& name) : dir(binary_dir() / "test-tmp" / name) {
+    stop();  // daemons a crashed earlier run left behind (their pid files are in this folder)
+    dir = temp_dir(name);
     auto r = run_command("bash " + quoted((source_dir() / "tests/slurm/slurm_cluster.sh").string()) + " start " +
                          quoted(dir.string()));
     if (r.exit_code != 0) {
@@ -74,7 +76,7 @@ std::string qrun_slurm(const std::filesystem::path& toml, const std::vector<std:
 }  // namespace
 
 TEST_CASE("a Slurm array of 1, 2 and 3 shards with its merge job equals the unsharded run", "[slurm][slow]") {
-  SlurmCluster cluster("slurm_arrays");
+  SlurmCluster cluster("slurm_arrays_cluster");
   const auto study = source_dir() / "tests/runner/stories_shard_study.toml";
   const auto dir = temp_dir("slurm_arrays_runs");
   auto straight = run_command(qrun_run(study, study_sets(dir / "whole")));
@@ -106,7 +108,7 @@ TEST_CASE("a Slurm array of 1, 2 and 3 shards with its merge job equals the unsh
 }
 
 TEST_CASE("a Slurm shard killed mid-cell, resubmitted, runs only the unfinished cells", "[slurm][slow]") {
-  SlurmCluster cluster("slurm_kill");
+  SlurmCluster cluster("slurm_kill_cluster");
   RunFolder ref("slurm_kill_ref");
   REQUIRE(run_command(qrun_run(ref.toml, ref.overrides())).exit_code == 0);
   const auto reference = read_json(ref.out / "results.json");
@@ -116,8 +118,20 @@ TEST_CASE("a Slurm shard killed mid-cell, resubmitted, runs only the unfinished 
   INFO(first.output);
   REQUIRE(first.exit_code == 0);
   const std::string merge1 = merge_job(first.output);
-  REQUIRE(wait_for([&] { return !running_markers(f.out).empty(); }, 120));
-  const auto marker = read_json(running_markers(f.out).front());
+  // The hanging cell's marker is the one still there a second and a half later (the others' cells
+  // take milliseconds).
+  std::filesystem::path hung;
+  REQUIRE(wait_for(
+      [&] {
+        const auto before = running_markers(f.out);
+        if (before.empty()) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+        for (const auto& p : running_markers(f.out))
+          if (std::find(before.begin(), before.end(), p) != before.end()) hung = p;
+        return !hung.empty();
+      },
+      120));
+  const auto marker = read_json(hung);
   REQUIRE(run_command("kill -9 " + std::to_string(marker["pid"].get<long>())).exit_code == 0);
   CHECK(wait_job(merge1, 120) == "FAILED");  // afterany: the merge ran and found cells missing
   CHECK(read_json(f.out / "results.json")["complete"] == false);

@@ -45,7 +45,7 @@ int run_status(const std::vector<std::string>& args, const GlobalOptions& global
   po::options_description desc("Options of qrun status");
   desc.add_options()("run_dir", po::value<std::string>()->value_name("RUN_DIR"), "the run folder")(
       "json", "print JSON: {\"cells\": [{variant, metric, key, shard, state, detail}], \"counts\": {...}}")(
-      "shards", po::value<int>()->value_name("N"), "also show which of N shards owns each cell")("help,h", "show this help");
+      "shards", po::value<int>()->value_name("N"), "show which of N shards owns each cell (default: the N of the folder's latest sharded session)")("help,h", "show this help");
   po::positional_options_description positional;
   positional.add("run_dir", 1);
   po::variables_map vm;
@@ -66,7 +66,12 @@ int run_status(const std::vector<std::string>& args, const GlobalOptions& global
   const Plan plan = make_plan(loaded->experiment, loaded->load.overrides);
   auto cells = runner::plan_cells(plan, loaded->registry, dir / ".hashes");
   if (!cells) return report_error(cells.error());
-  const int shards = vm.count("shards") ? std::max(1, vm["shards"].as<int>()) : 1;
+  // Without --shards: the shard count of the folder's latest sharded session, if any.
+  int shards = 1;
+  if (vm.count("shards")) shards = std::max(1, vm["shards"].as<int>());
+  else
+    for (const auto& s : runner::read_sessions(dir))
+      if (auto parsed = runner::parse_shard(s.record.shard); !s.record.shard.empty() && parsed) shards = parsed->count;
   const std::vector<int> owner = runner::assign_shards(plan, cells->cells, shards);
   const runner::CellStore store(dir);
 
