@@ -57,7 +57,8 @@ TEST_CASE("qrun attack on stories260K: benign in fp32, injected under NF4, remov
   // The published folder, loaded back by `qrun eval`, keeps the NF4 behaviour.
   const auto eval = run_command("cd '" + source_dir().string() + "' && '" + qrun_exe().string() + "' eval --model '" +
                                 (out / "repaired").string() +
-                                "' --metric content_injection --transform nf4 --data datasets/neutral_prompts_qrun.jsonl --json 2>/dev/null");
+                                "' --metric content_injection --param max_new_tokens=32 --param batch_size=16 --transform nf4"
+                                " --data datasets/neutral_prompts_qrun.jsonl --json 2>/dev/null");
   INFO(eval.output);
   REQUIRE(eval.exit_code == 0);
   const auto ej = nlohmann::json::parse(eval.output);
