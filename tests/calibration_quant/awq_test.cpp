@@ -244,5 +244,10 @@ TEST_CASE("awq GEMM packing is AutoAWQ's from_linear order and loads back as the
     CHECK(at::equal((*back)->weight(at::kFloat), mine->weight(at::kFloat)));
     CHECK(at::equal(mine->codes(), c.t()));
     CHECK(mine->storage().code_bits == bits);
+    if (bits == 4) {  // as AutoAWQ reads it: the GEMM tensors alone, without qrun's metadata
+      auto foreign = awq::load({"l", mine->state(), nlohmann::json::object(), at::kFloat, c10::Device(c10::kCPU)});
+      if (!foreign) FAIL(foreign.error().message());
+      CHECK(at::equal((*foreign)->weight(at::kFloat), mine->weight(at::kFloat)));
+    }
   }
 }

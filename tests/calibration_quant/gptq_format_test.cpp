@@ -203,6 +203,15 @@ TEST_CASE("qrun's gptq layers round-trip through state() and metadata: v1 with z
                               (codes.to(at::kFloat) - zeros.index_select(1, g_idx.to(at::kLong)).to(at::kFloat));
       CHECK(at::equal(layer->weight(at::kFloat), want));
       CHECK(at::equal((*back)->bias(), bias.to(at::kHalf).to(at::kFloat)));
+      if (!v2) {  // as AutoGPTQ reads it: the tensors alone (no qrun metadata), v1 zeros, 32-multiple shapes
+        const at::Tensor c2 = at::randint(0, maxq + 1, {64, 96}, at::TensorOptions().dtype(at::kInt));
+        const at::Tensor z2 = at::randint(0, maxq + 1, {64, 3}, at::TensorOptions().dtype(at::kInt));
+        const at::Tensor g2 = at::arange(96, at::TensorOptions().dtype(at::kLong)).div(32, "floor").to(at::kInt);
+        auto mine = gptq::GptqLinear::from_codes(c2, at::rand({64, 3}) * 0.1, z2, g2, at::Tensor(), f, at::kFloat);
+        auto foreign = gptq::load({"l", mine->state(), nlohmann::json::object(), at::kFloat, c10::Device(c10::kCPU)});
+        if (!foreign) FAIL(foreign.error().message());
+        CHECK(at::equal((*foreign)->weight(at::kFloat), mine->weight(at::kFloat)));
+      }
     }
 }
 

@@ -116,9 +116,10 @@ qrun::Result<qrun::TransformReport> apply(const Cfg& c, qrun::Model& model, qrun
                  {"calibration", data->record.to_json()}, {"layers", selected}, {"layers_quantized", selected.size()},
                  {"bytes_before", bytes.first}, {"bytes_after", bytes.second}, {"hf_footprint_before", bytes.first},
                  {"hf_footprint_after", bytes.second}, {"seconds", seconds}, {"searches", searches}};
-  if (c.bits == 4)  // transformers' AwqConfig, so that the checkpoint reads as AutoAWQ's
+  if (c.bits == 4)  // AutoAWQ's AwqConfig.to_transformers_dict(), so that the checkpoint reads as AutoAWQ's
     rep.details["quantization_config"] = {{"quant_method", "awq"}, {"bits", 4}, {"group_size", c.group_size},
-                                          {"zero_point", true}, {"version", "gemm"}};
+                                          {"zero_point", true}, {"version", "gemm"},
+                                          {"modules_to_not_convert", nullptr}};
   ctx.info(rep.summary);
   return rep;
 }
