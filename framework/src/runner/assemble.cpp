@@ -16,7 +16,8 @@ Assembled assemble_results(const Plan& plan, const Registry& registry, const Cel
   doc = new_results(plan, registry, started);
   doc.provenance.datasets = cells.datasets;
   for (const Session& s : sessions) doc.provenance.sessions.push_back(s.record);
-  if (!sessions.empty() && sessions.front().record.started != doc.provenance.started)
+  // Only when other processes worked on the folder (this process's own session is the last one).
+  if (sessions.size() > 1 && sessions.front().record.started < doc.provenance.started)
     doc.provenance.first_started = sessions.front().record.started;
 
   for (std::size_t i = 0; i < cells.cells.size(); ++i) {
