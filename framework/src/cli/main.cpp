@@ -4,6 +4,7 @@
 #include "cli/command.hpp"
 #include "common/logging.hpp"
 #include "common/version.hpp"
+#include "runner/threads.hpp"
 
 #include <qrun/params.hpp>
 #include <qrun/plugin.hpp>
@@ -148,10 +149,11 @@ int run_main(int argc, char** argv) {
     return 1;
   }
 
-  // libtorch 1.13 starts with one intra-op thread here; use every core unless the user said otherwise.
-  if (!std::getenv("OMP_NUM_THREADS")) {
-    if (const unsigned cores = std::thread::hardware_concurrency(); cores > 0) at::set_num_threads(static_cast<int>(cores));
-  }
+  // Intra-op threads before any parallel region (issue 19): QRUN_THREADS, else OMP_NUM_THREADS, else the
+  // free physical cores; libgomp waits passively (runner/threads.hpp).
+  runner::configure_threads(argc, argv);
+  if (const auto& threads = runner::applied_threads(); threads.error)
+    return report_error(Error{"QRUN_THREADS", *threads.error, "set a whole number >= 1, or auto"});
 
   std::string name = *line.command;
   if (ends_with(name, ".toml")) {

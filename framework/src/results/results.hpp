@@ -121,6 +121,7 @@ struct SessionRecord {
   std::string host;
   std::string shard;    // "2/3", "" when unsharded
   std::string job;      // Slurm "<array job>_<task>" or "", when not under Slurm
+  std::string threads;  // (issue 19) intra-op CPU threads and why: "1 (auto: 2 physical cores, ...)"
 };
 
 // Where and with what the numbers were made. Empty strings / nullopt: not recorded.

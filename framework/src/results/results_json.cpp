@@ -149,7 +149,7 @@ Provenance parse_provenance(const json& p) {
       if (o.is_string()) out.overrides.push_back(o.get<std::string>());
   if (p.contains("sessions") && p["sessions"].is_array())
     for (const json& s : p["sessions"])
-      out.sessions.push_back({str(s, "kind"), str(s, "started"), str(s, "host"), str(s, "shard"), str(s, "job")});
+      out.sessions.push_back({str(s, "kind"), str(s, "started"), str(s, "host"), str(s, "shard"), str(s, "job"), str(s, "threads")});
   return out;
 }
 
@@ -175,8 +175,11 @@ json to_json(const Provenance& p) {
   if (p.first_started) j["first_started"] = *p.first_started;
   if (!p.sessions.empty()) {
     json sessions = json::array();
-    for (const SessionRecord& s : p.sessions)
-      sessions.push_back({{"kind", s.kind}, {"started", s.started}, {"host", s.host}, {"shard", s.shard}, {"job", s.job}});
+    for (const SessionRecord& s : p.sessions) {
+      json one = {{"kind", s.kind}, {"started", s.started}, {"host", s.host}, {"shard", s.shard}, {"job", s.job}};
+      if (!s.threads.empty()) one["threads"] = s.threads;
+      sessions.push_back(std::move(one));
+    }
     j["sessions"] = std::move(sessions);
   }
   return j;

@@ -3,6 +3,7 @@
 
 #include "runner/cell_store.hpp"
 #include "runner/provenance.hpp"
+#include "runner/threads.hpp"
 
 #include <unistd.h>
 
@@ -20,7 +21,8 @@ std::optional<Session> read_session(const fs::path& p) {
   json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return std::nullopt;
   Session s;
-  s.record = {j.value("kind", ""), j.value("started", ""), j.value("host", ""), j.value("shard", ""), j.value("job", "")};
+  s.record = {j.value("kind", ""), j.value("started", ""), j.value("host", ""), j.value("shard", ""), j.value("job", ""),
+              j.value("threads", "")};
   s.identity.experiment_file = j.value("experiment_file", "");
   s.identity.overrides = j.value("overrides", std::vector<std::string>{});
   s.plugin_paths = j.value("plugin_paths", std::vector<std::string>{});
@@ -67,13 +69,13 @@ Result<Session> write_session(const fs::path& run_dir, const RunIdentity& identi
   const bool first = read_sessions(run_dir).empty();
   const CellMarker me = this_process(shard);
   Session s;
-  s.record = {kind ? *kind : (first ? "start" : "resume"), me.started, me.host, shard, me.job};
+  s.record = {kind ? *kind : (first ? "start" : "resume"), me.started, me.host, shard, me.job, applied_threads().summary};
   s.identity = identity;
   s.plugin_paths = plugin_paths;
   s.pid = me.pid;
   const json j = {{"kind", s.record.kind},       {"started", s.record.started},
                   {"host", s.record.host},       {"pid", s.pid},
-                  {"shard", shard},              {"job", s.record.job},
+                  {"shard", shard},              {"job", s.record.job}, {"threads", s.record.threads},
                   {"experiment_file", identity.experiment_file.string()},
                   {"overrides", identity.overrides}, {"plugin_paths", plugin_paths}};
   const std::string name = file_stamp() + "-" + me.host + "-" + std::to_string(me.pid) + ".json";
