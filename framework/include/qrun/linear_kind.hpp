@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,7 +35,16 @@ struct LinearState {
   nlohmann::json metadata;       // LinearImpl::metadata() as recorded (empty object when absent)
   c10::ScalarType compute = c10::ScalarType::Float;  // the model's compute dtype
   c10::Device device = c10::Device(c10::DeviceType::CPU);
+  // The safetensors dtype name each tensor was stored with, by suffix ("F8_E5M2", "I8", "F32"):
+  // loaded tensors lose it where libtorch has no such dtype (F8_* load as uint8 bytes). Empty
+  // (or a suffix missing) when unknown, e.g. tensors that never were in a safetensors file.
+  std::map<std::string, std::string> stored_dtypes;
 
+  // The stored dtype name of `suffix`, or "" when unknown.
+  std::string stored_dtype(const std::string& suffix) const {
+    const auto it = stored_dtypes.find(suffix);
+    return it == stored_dtypes.end() ? std::string() : it->second;
+  }
   // The tensor stored under `suffix`, or an error naming "<name>.<suffix>".
   Result<at::Tensor> get(std::string_view suffix) const;
   // The tensor stored under `suffix`, or an undefined tensor.

@@ -21,7 +21,8 @@
 //      metadata(); StorageInfo code_bits/format instead of a DType), Error::code, metric value
 //      declarations.
 //   3  MetricSpec::section (report sections such as "Behavioural harm"), Rule::increase_pp_at_most,
-//      qrun/changed_example.hpp (changed answers a metric keeps for the report).
+//      qrun/changed_example.hpp (changed answers a metric keeps for the report),
+//      LinearState::stored_dtypes (the safetensors dtype names of a layer's tensors).
 //      Also (additive, no layout change): qrun/check.hpp, plan-time checks a library may export as
 //      the optional symbol qrun_plugin_checks (its own QRUN_PLUGIN_CHECKS_VERSION).
 #pragma once

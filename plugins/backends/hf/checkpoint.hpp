@@ -28,6 +28,14 @@ class Checkpoint {
   const std::map<std::string, std::string>& metadata() const { return metadata_; }  // all files', merged
   // A CPU tensor in the checkpoint's dtype; Error naming the file and tensor if absent.
   Result<at::Tensor> load(const std::string& name) const;
+  // The safetensors dtype name of `name` as its header states it ("F8_E5M2", "I8"); "" for
+  // tensors given in memory or absent.
+  std::string stored_dtype(const std::string& name) const {
+    const auto it = where_.find(name);
+    if (it == where_.end() || it->second >= files_.size()) return {};
+    const TensorEntry* e = files_[it->second].find(name);
+    return e ? e->dtype : std::string();
+  }
 
  private:
   std::filesystem::path folder_;

@@ -95,6 +95,7 @@ Result<std::unique_ptr<HfModel>> build_model(const HfConfig& hf, const Checkpoin
         auto tensor = src.raw(prefix + suffix);
         if (!tensor) return tensor.error();
         state.tensors.emplace_back(suffix, *tensor);
+        state.stored_dtypes[suffix] = checkpoint.stored_dtype(prefix + suffix);
       }
       auto layer = load_linear(*kind, state, out, in);
       if (!layer) return layer.error();

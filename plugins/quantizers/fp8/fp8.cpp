@@ -7,8 +7,10 @@
 // in memory, safetensors dtype F8_E4M3 / F8_E5M2 on disk) and "weight_scale" float32 [1] or
 // [out, 1]; config.json gets compressed-tensors' float-quantized quantization_config (E4M3).
 //
-// Published checkpoints (no qrun metadata; F8 tensors load as uint8 bytes, read as E4M3, the
-// format all of them use) whose layer holds weight + one scale (+ input/activation scale, bias):
+// Published checkpoints (no qrun metadata; F8 tensors load as uint8 bytes; the element format is
+// the weight's safetensors dtype, F8_E4M3 or F8_E5M2, E4M3 when unknown; a recorded "format" that
+// disagrees with the stored dtype is an error) whose layer holds weight + one scale (+ input/
+// activation scale, bias):
 //   * compressed-tensors float-quantized (llm-compressor FP8, FP8_DYNAMIC, FP8_BLOCK): weight_scale
 //     [1] / [out, 1] / [ceil(out/128), ceil(in/128)], optional static input_scale [1];
 //   * vLLM fp8 and transformers' "fbgemm_fp8" (FbgemmFp8Linear): weight_scale [out, 1] float32
@@ -20,6 +22,10 @@
 // every writer), else out / rows and in / cols when they divide exactly.
 // A static activation scale (input_scale / activation_scale) is applied in the forward as vLLM's
 // static FP8 path does: x' = E4M3(clamp(x / s, -448, 448)) * s (minifloat::fake_quantize).
+// compressed-tensors int-quantized layers (llm-compressor W8A8 int8, SmoothQuant) have the same
+// tensor names with an int8 weight (safetensors I8): they load as the smoothquant plugin's w8a8
+// kind (int8 weight * weight_scale; activations static from input_scale when stored, else dynamic
+// per token, as compressed-tensors' W8A8 presets declare them).
 #include "minifloat.hpp"
 
 #include <qrun/plugin.hpp>
@@ -140,15 +146,47 @@ std::int64_t block_of(std::int64_t n, std::int64_t k) {
   return k > 0 && n % k == 0 ? n / k : -1;
 }
 
+// The element format of a layer's weight: the stored safetensors dtype (F8_E4M3 / F8_E5M2) when
+// known, else qrun's recorded "format", else E4M3; an error when the two disagree.
+qrun::Result<std::string> weight_format(const qrun::LinearState& st) {
+  const std::string stored = st.stored_dtype("weight");
+  const std::string from_dtype = stored == "F8_E5M2" ? "e5m2" : stored == "F8_E4M3" ? "e4m3" : "";
+  if (!st.metadata.contains("format")) return from_dtype.empty() ? std::string("e4m3") : from_dtype;
+  const std::string recorded = st.metadata.value("format", std::string());
+  if (!from_dtype.empty() && recorded != from_dtype)
+    return qrun::Error{st.name + ".weight", "is stored as " + stored + " but the layer's record says format \"" + recorded + "\"",
+                       "repair the checkpoint: the qrun.linear metadata and the tensor's safetensors dtype must agree",
+                       qrun::ErrorCode::corrupt_input};
+  return recorded;
+}
+
+// compressed-tensors int-quantized (int8 weight + weight_scale [+ input_scale]): the w8a8 kind.
+qrun::Result<std::shared_ptr<qrun::LinearImpl>> load_int8(const qrun::LinearState& st) {
+  const qrun::LinearKindInfo* w8a8 = qrun::find_linear_kind("w8a8");
+  if (w8a8 == nullptr)
+    return qrun::Error::of(qrun::ErrorCode::unsupported, st.name + ".weight",
+                           "is int8 with weight_scale (compressed-tensors int-quantized W8A8) but the w8a8 kind is not "
+                           "registered",
+                           "put the smoothquant plugin (libqrun_smoothquant) on the plugin search path");
+  if (st.find("activation_scale").defined())
+    return qrun::Error::of(qrun::ErrorCode::unsupported, st.name + ".activation_scale",
+                           "an int8 weight with an activation_scale is no format qrun knows",
+                           "load a compressed-tensors int-quantized checkpoint (input_scale)");
+  qrun::LinearState s = st;
+  s.metadata = {{"act_quant", st.find("input_scale").defined() ? "static" : "per_token"}, {"quantize_output", false}};
+  return w8a8->load(s);
+}
+
 qrun::Result<std::shared_ptr<qrun::LinearImpl>> load(const qrun::LinearState& st) {
   QRUN_ASSIGN_OR_RETURN(at::Tensor q, st.get("weight"));
+  if (q.scalar_type() == at::kChar && st.metadata.empty() && st.find("weight_scale").defined()) return load_int8(st);
   Names names;
   if (!st.find("weight_scale_inv").defined() && st.find("weight_scale").defined()) names.scale = "weight_scale";
   else names.scale = "weight_scale_inv";
   if (st.find("activation_scale").defined()) names.act = "activation_scale";
   QRUN_ASSIGN_OR_RETURN(at::Tensor s, st.get(names.scale));
   const at::Tensor in_s = st.find(names.act);
-  const std::string fmt = st.metadata.value("format", std::string("e4m3"));
+  QRUN_ASSIGN_OR_RETURN(const std::string fmt, weight_format(st));
   if (q.scalar_type() != at::kByte)
     return qrun::Error::of(qrun::ErrorCode::unsupported, st.name + ".weight",
                            std::string("has ") + names.scale + " but is " + c10::toString(q.scalar_type()) +
