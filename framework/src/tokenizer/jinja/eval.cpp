@@ -217,12 +217,39 @@ Renderer::Flow Renderer::exec(const Stmt& s, const ScopePtr& scope, std::string&
   return Flow::normal;
 }
 
+namespace {
+
+// Whether `v` holds the namespace `target` (values are shared: holding itself would be a reference
+// cycle, leaked, and endless to print; found by tests/fuzz/fuzz_chat_template).
+bool holds(const Value& v, const Namespace* target, int depth = 0) {
+  if (depth > 200) return true;
+  switch (v.kind()) {
+    case Value::Kind::ns:
+      if (&v.as_ns() == target) return true;
+      for (const auto& kv : v.as_ns().attrs.items) if (holds(kv.second, target, depth + 1)) return true;
+      return false;
+    case Value::Kind::list:
+    case Value::Kind::tuple:
+      for (const Value& x : v.as_list()) if (holds(x, target, depth + 1)) return true;
+      return false;
+    case Value::Kind::dict:
+      for (const auto& kv : v.as_dict().items) if (holds(kv.second, target, depth + 1)) return true;
+      return false;
+    default: return false;
+  }
+}
+
+}  // namespace
+
 void Renderer::assign(const Target& t, const Value& v, const ScopePtr& scope) {
   if (!t.ns_attr.empty()) {
     const Value* ns = scope->find(t.names[0]);
     if (ns == nullptr || !ns->is_ns()) {
       throw TemplateError("cannot assign attribute on non-namespace object '" + t.names[0] + "'");
     }
+    if (holds(v, &ns->as_ns()))
+      throw TemplateError("cannot assign namespace '" + t.names[0] + "' (or a value holding it) to its own attribute '" +
+                          t.ns_attr + "'");
     ns->as_ns().attrs.set(Value(t.ns_attr), v);
     return;
   }

@@ -162,6 +162,14 @@ std::string html_escape(const std::string& s) {
 }
 
 std::string repr(const Value& v) {
+  // A value can hold itself ({% set ns.n = ns %}: found by tests/fuzz/fuzz_chat_template, a stack
+  // overflow); Python prints "{...}" there, qrun refuses nesting deeper than 200 levels.
+  thread_local int depth = 0;
+  struct Guard {
+    Guard() { ++depth; }
+    ~Guard() { --depth; }
+  } guard;
+  if (depth > 200) throw TemplateError("a value nested more than 200 levels deep (one that contains itself?) cannot be written as text");
   switch (v.kind()) {
     case Value::Kind::string:
       return v.is_markup() ? "Markup(" + pystr::repr(v.as_string()) + ")" : pystr::repr(v.as_string());
