@@ -39,27 +39,23 @@ Result<Shard> parse_shard(std::string_view text, const std::string& option) {
 }
 
 double metric_cost(const MetricEntry& m) {
-  // Relative units from the metrics' work: one forward pass over the scored tokens is 1; a
-  // comparison metric also runs the baseline; generation costs a pass per new token.
-  static const std::map<std::string, double> base = {
-      {"perplexity", 1.0},        {"kl_divergence", 2.0}, {"prompt_suite", 4.0},
-      {"multiple_choice", 3.0},   {"refusal", 4.0},       {"content_injection", 4.0},
-      {"speed", 2.0},             {"model_size", 0.05},   {"quantization_detector", 0.5},
-      {"quantization_box", 2.0}};
-  auto it = base.find(m.use);
-  double cost = it == base.end() ? 1.0 : it->second;
+  // Relative units from what the entry declares, never from plugin names (the core names no
+  // plugin): one forward pass over the scored tokens is 1; a metric that compares with the
+  // baseline also runs the baseline; generation (a max_new_tokens parameter) costs a pass per
+  // new token; a metric without a dataset reads only weights.
+  double cost = m.spec.needs_dataset ? 1.0 : 0.2;
+  if (m.spec.compares_to_baseline) cost *= 2.0;
+  if (m.params.count("max_new_tokens")) cost *= 2.0;
   // Token-budgeted metrics scale with their budget (4096 tokens = the unit above).
   if (m.params.count("max_tokens")) cost *= std::max(0.05, param_number(m.params, "max_tokens", 4096) / 4096.0);
   return cost;
 }
 
 double build_cost(const PlannedVariant& v) {
-  static const std::map<std::string, double> heavy = {{"gptq", 6.0}, {"awq", 6.0}, {"hqq", 2.0}};
+  // A transform that takes calibration data (a `calibration` parameter: GPTQ, AWQ, SmoothQuant...)
+  // runs the model layer by layer; the others only rewrite weights.
   double cost = 0;
-  for (const TransformEntry& t : v.chain) {
-    auto it = heavy.find(t.use);
-    cost += it == heavy.end() ? 0.2 : it->second;
-  }
+  for (const TransformEntry& t : v.chain) cost += t.params.count("calibration") ? 6.0 : 0.2;
   return cost;
 }
 

@@ -4,7 +4,8 @@
 //   qrun imatrix --model M --calibration FILE [--n-samples N] [--seq-len L] [--sampling chunks|random]
 //                [--seed S] [--process-output] [--batch-size B] [--dtype D] [--device D] --out im.gguf|im.dat|im.safetensors
 //   qrun imatrix --in IM.{gguf,dat,safetensors} [--dat-chunk-size L] --out IM2.{gguf,dat,safetensors}
-// Semantics, names and formats: plugins/quantizers/gguf/imatrix.hpp and imatrix_compute.hpp.
+// Semantics, names and formats: imatrix.hpp and imatrix_compute.hpp. This folder's CMakeLists.txt
+// compiles the command into the qrun executable; it registers itself like the core's commands.
 #include "cli/command.hpp"
 #include "registry/registry.hpp"
 
