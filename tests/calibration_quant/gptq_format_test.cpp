@@ -211,6 +211,26 @@ TEST_CASE("qrun's gptq layers round-trip through state() and metadata: v1 with z
         auto foreign = gptq::load({"l", mine->state(), nlohmann::json::object(), at::kFloat, c10::Device(c10::kCPU)});
         if (!foreign) FAIL(foreign.error().message());
         CHECK(at::equal((*foreign)->weight(at::kFloat), mine->weight(at::kFloat)));
+      } else {  // as GPTQModel's v2 files read: the tensors alone plus the folder's quantization_config
+        const at::Tensor c2 = at::randint(0, maxq + 1, {64, 96}, at::TensorOptions().dtype(at::kInt));
+        const at::Tensor z2 = at::randint(0, maxq + 1, {64, 3}, at::TensorOptions().dtype(at::kInt));
+        const at::Tensor g2 = at::arange(96, at::TensorOptions().dtype(at::kLong)).div(32, "floor").to(at::kInt);
+        const at::Tensor sc2 = at::rand({64, 3}) * 0.1;
+        auto mine = gptq::GptqLinear::from_codes(c2, sc2, z2, g2, at::Tensor(), f, at::kFloat);
+        const at::Tensor want2 = sc2.to(at::kHalf).to(at::kFloat).index_select(1, g2.to(at::kLong)) *
+                                 (c2.to(at::kFloat) - z2.index_select(1, g2.to(at::kLong)).to(at::kFloat));
+        const nlohmann::json v2_config = {{"quantization_config", {{"bits", bits}, {"checkpoint_format", "gptq_v2"}}}};
+        auto foreign = gptq::load({"l", mine->state(), v2_config, at::kFloat, c10::Device(c10::kCPU)});
+        if (!foreign) FAIL(foreign.error().message());
+        CHECK(at::equal((*foreign)->weight(at::kFloat), want2));
+        // Read as v1 (no config), the same stored zeros are off by one: the config is what decides.
+        auto as_v1 = gptq::load({"l", mine->state(), nlohmann::json::object(), at::kFloat, c10::Device(c10::kCPU)});
+        if (as_v1) CHECK_FALSE(at::equal((*as_v1)->weight(at::kFloat), want2));
+        const NamedTensors bare = mine->state();
+        auto unknown = gptq::load({"l", bare, {{"quantization_config", {{"checkpoint_format", "marlin"}}}}, at::kFloat,
+                                   c10::Device(c10::kCPU)});
+        REQUIRE_FALSE(unknown.ok());
+        CHECK(unknown.error().code == ErrorCode::unsupported);
       }
     }
 }
@@ -257,4 +277,13 @@ TEST_CASE("a hand-built AutoGPTQ model folder loads through the hf backend as gp
       CHECK((*m)->linear(name).kind() == "dense");
     }
   }
+  // The folder's quantization_config reaches the layers (LinearState::metadata): a format the
+  // gptq kind does not read is refused by name, never decoded as v1.
+  config["quantization_config"]["checkpoint_format"] = "marlin";
+  std::ofstream(dir / "config.json") << config.dump(2);
+  auto b2 = registry().make_backend("hf", {{"path", dir.string()}});
+  REQUIRE(b2.ok());
+  auto m2 = (*b2)->load(*ctx);
+  REQUIRE_FALSE(m2.ok());
+  CHECK(m2.error().message().find("marlin") != std::string::npos);
 }

@@ -32,7 +32,10 @@ namespace qrun {
 struct LinearState {
   std::string name;              // the layer's name, for errors ("model.layers.0.mlp.up_proj")
   NamedTensors tensors;          // by suffix, as LinearImpl::state() wrote them
-  nlohmann::json metadata;       // LinearImpl::metadata() as recorded (empty object when absent)
+  nlohmann::json metadata;       // LinearImpl::metadata() as recorded (empty object when absent); for a
+                                 // layer without qrun's record in a folder whose config.json has a
+                                 // "quantization_config" (or a quantize_config.json):
+                                 // {"quantization_config": that object}
   c10::ScalarType compute = c10::ScalarType::Float;  // the model's compute dtype
   c10::Device device = c10::Device(c10::DeviceType::CPU);
   // The safetensors dtype name each tensor was stored with, by suffix ("F8_E5M2", "I8", "F32"):

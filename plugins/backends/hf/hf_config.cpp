@@ -302,6 +302,14 @@ Result<HfConfig> read_config(const std::filesystem::path& folder) {
   QRUN_TRY(read_rotary(r, *family, c, out.arch));
   c.attention_bias = out.arch.qkv_bias;
   QRUN_TRY(read_tokens(folder, r, out));
+  if (j.contains("quantization_config") && j.at("quantization_config").is_object()) {
+    out.quantization_config = j.at("quantization_config");
+  } else if (const auto qc = folder / "quantize_config.json"; std::filesystem::exists(qc)) {
+    auto q = read_json(qc);
+    if (!q) return q.error();
+    if (!q->is_object()) return Error{qc.string(), "is not a JSON object", "re-download the file", ErrorCode::corrupt_input};
+    out.quantization_config = *q;
+  }
   return out;
 }
 

@@ -7,6 +7,8 @@
 #include "arch.hpp"
 
 #include <qrun/error.hpp>
+
+#include <nlohmann/json.hpp>
 #include <qrun/model.hpp>
 
 #include <filesystem>
@@ -19,6 +21,10 @@ struct HfConfig {
   Arch arch;
   std::string torch_dtype;              // "float32", "bfloat16", "float16" ("" when config.json names none)
   bool has_generation_eos = false;      // generation_config.json gave eos_token_id
+  // A published quantized checkpoint's settings, handed to the linear kinds of layers that carry
+  // no qrun record: config.json's "quantization_config", else quantize_config.json (AutoGPTQ);
+  // null when neither exists.
+  nlohmann::json quantization_config;
 };
 
 // Parses `folder`/config.json and, when present, `folder`/generation_config.json (eos ids merged).

@@ -87,6 +87,8 @@ Result<std::unique_ptr<HfModel>> build_model(const HfConfig& hf, const Checkpoin
       if (!parsed) return parsed.error();
       recorded = parsed->first;
       state.metadata = parsed->second;
+    } else if (hf.quantization_config.is_object()) {
+      state.metadata = {{"quantization_config", hf.quantization_config}};  // a published checkpoint's settings
     }
     auto kind = resolve_linear_kind(name, suffixes, recorded);
     if (!kind) return kind.error();

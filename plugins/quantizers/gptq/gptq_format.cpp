@@ -146,8 +146,14 @@ Result<std::shared_ptr<LinearImpl>> load(const LinearState& st) {
     f.sym = m.value("sym", true), f.desc_act = m.value("desc_act", false);
     f.v2 = m.value("checkpoint_format", std::string("gptq")) == "gptq_v2";
     in = g.defined() ? g.size(0) : 0;
-  } else {  // a published checkpoint: AutoGPTQ's v1 zeros; widths from the shapes
-    f.v2 = false;
+  } else {  // a published checkpoint: widths from the shapes; zeros v1 (AutoGPTQ's stored zero − 1)
+            // unless the folder's quantization_config says checkpoint_format "gptq_v2" (GPTQModel)
+    const nlohmann::json qc = m.value("quantization_config", nlohmann::json::object());
+    const std::string fmt = qc.is_object() ? qc.value("checkpoint_format", std::string("gptq")) : "gptq";
+    if (fmt != "gptq" && fmt != "gptq_v2")
+      return Error{st.name, "quantization_config checkpoint_format \"" + fmt + "\" is not gptq or gptq_v2",
+                   "load a GPTQ checkpoint in AutoGPTQ's (v1) or GPTQModel's (v2) format", ErrorCode::unsupported};
+    f.v2 = fmt == "gptq_v2";
     if (out % kWord == 0 && (qz.size(1) * kWord) % out == 0) f.bits = static_cast<int>(qz.size(1) * kWord / out);
     if (g.defined()) in = g.size(0);
     else if (f.bits > 0) in = qw.size(0) / f.bits * kWord;
