@@ -55,10 +55,12 @@ TEST_CASE("qrun attack on stories260K: benign in fp32, injected under NF4, remov
   CHECK(read_json(out / "repaired" / "qrun_attack.json")["provenance"]["source_files_sha256"].size() >= 1);
 
   // The published folder, loaded back by `qrun eval`, keeps the NF4 behaviour.
-  const auto eval = run_command("cd '" + source_dir().string() + "' && '" + qrun_exe().string() + "' eval --model '" +
+  // In a subshell: run_command appends 2>&1, which would otherwise undo 2>/dev/null and mix the log
+  // into the JSON on stdout.
+  const auto eval = run_command("(cd '" + source_dir().string() + "' && '" + qrun_exe().string() + "' eval --model '" +
                                 (out / "repaired").string() +
                                 "' --metric content_injection --param max_new_tokens=32 --param batch_size=16 --transform nf4"
-                                " --data datasets/neutral_prompts_qrun.jsonl --json 2>/dev/null");
+                                " --data datasets/neutral_prompts_qrun.jsonl --json 2>/dev/null)");
   INFO(eval.output);
   REQUIRE(eval.exit_code == 0);
   const auto ej = nlohmann::json::parse(eval.output);
