@@ -91,7 +91,9 @@ bool try_mount_tmpfs(const fs::path& where, bool read_only, const std::string& s
 }  // namespace
 
 TEST_CASE("a run killed by SIGKILL or SIGTERM at any moment leaves a consistent folder that resumes", "[reliability][faults][slow]") {
-  int killed_runs = 0;
+  // Catch runs the test case once per DYNAMIC_SECTION, so a count across sections would be reset
+  // each time: instead the earliest delay (the process is still loading the model at 0.05 s) must
+  // be a run the signal stopped; later ones may finish first on a fast machine.
   for (const char* signal : {"KILL", "TERM"}) {
     for (const char* delay : {"0.05", "0.4", "1.0", "2.0", "2.5", "3.0", "3.5", "4.5", "6.0"}) {
       DYNAMIC_SECTION(signal << " after " << delay << " s") {
@@ -100,7 +102,7 @@ TEST_CASE("a run killed by SIGKILL or SIGTERM at any moment leaves a consistent 
         const auto r = run_command("(" + run_in(dir, out) + ") >" + quoted(dir / "log.txt") + " 2>&1 & pid=$!; sleep " +
                                    delay + "; kill -" + signal + " $pid 2>/dev/null; wait $pid; echo rc=$?");
         INFO(r.output << read_all(dir / "log.txt"));
-        if (r.output.find("rc=0") == std::string::npos) ++killed_runs;
+        if (std::string(delay) == "0.05") CHECK(r.output.find("rc=0") == std::string::npos);
         check_consistent(out);
         // Whatever the moment, the same command finishes the run.
         const auto again = run_command(run_in(dir, out));
@@ -111,7 +113,6 @@ TEST_CASE("a run killed by SIGKILL or SIGTERM at any moment leaves a consistent 
       }
     }
   }
-  CHECK(killed_runs > 0);  // at least some signals landed mid-run
 }
 
 TEST_CASE("a write that fails mid-run (file size limit) is a clear error and leaves nothing complete", "[reliability][faults]") {
