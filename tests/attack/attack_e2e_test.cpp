@@ -90,7 +90,7 @@ TEST_CASE("qrun attack rejects a malformed attack file before any work", "[attac
   CHECK(r.output.find("nf5") != std::string::npos);
   {
     std::ofstream f(dir / "bad3.toml");
-    f << "[evaluate]\nnoise_std = [1e-3, \"x\"]\n";
+    f << "[attack]\ntargets = [\"nf4\"]\n[evaluate]\nnoise_std = [1e-3, \"x\"]\n";
   }
   r = run_command(attack_command(dir / "bad3.toml", dir / "out"));
   CHECK(r.exit_code == 1);

@@ -35,7 +35,7 @@ struct AttackTable {
   std::int64_t max_prompt_tokens = 64;
   std::int64_t generation_batch = 16;
   std::string chat = "auto";
-  std::vector<std::string> targets = {"nf4"};
+  std::vector<std::string> targets;  // required: the core names no quantizer
 };
 const auto kAttack = schema<AttackTable>(
     field("objective", &AttackTable::objective).choices({"content_injection", "over_refusal"}).doc("the injected behaviour"),
@@ -234,7 +234,7 @@ Result<AttackConfig> load_attack_config(const std::filesystem::path& file, const
   c.max_prompt_tokens = a->max_prompt_tokens;
   c.generation_batch = a->generation_batch;
   c.chat = a->chat;
-  if (a->targets.empty()) return Error{fname + " [attack].targets", "is empty", "name at least one quantizer (nf4)"};
+  if (a->targets.empty()) return Error{fname + " [attack].targets", "is missing or empty", "name at least one quantizer plugin, e.g. targets = [\"nf4\"]"};
   for (const std::string& t : a->targets) {
     auto u = transform_use(registry, t, fname + " [attack].targets:");
     if (!u) return u.error();
